@@ -1,0 +1,333 @@
+//! Page faults and page access (`touch`), after Linux's `mm/memory.c`.
+//!
+//! - anonymous read: maps the shared zero page (no anonymous state, no
+//!   reverse mapping, no RSS);
+//! - anonymous write: `anon_prepare`, a new zeroed page;
+//! - file read: the page-cache page, read-only; SIGBUS (EFAULT here) past
+//!   the end of the file;
+//! - file write: shared maps the page-cache page writable and dirty;
+//!   private copies it to a new anonymous page (COW);
+//! - write to a read-only present page: reuse if the page is exclusively
+//!   mapped anonymous memory, else copy (COW); the zero page is always
+//!   copied;
+//! - swap entry: swap in through the swap cache;
+//! - nonlinear file entry: the file page it names;
+//! - guard marker: EFAULT (SIGSEGV).
+//!
+//! Access rights are the VMA's protection, or in a many-prots VMA the
+//! page's own saved protection. Write implies read (x86); exec-only is not
+//! readable (this machine's kernel gives exec-only mappings an access-
+//! denying protection key).
+
+use crate::addr::{PAGE_SIZE, Pfn};
+use crate::error::Errno;
+use crate::frame::{ZERO_PFN, flags as pf};
+use crate::ops::{Access, Prot};
+use crate::pgtable::PtePtr;
+use crate::pte::{Pte, PteKind};
+use crate::rmap::{AnonNeed, MapAt, ReverseMap};
+use crate::system::System;
+use crate::vma::{MmId, Vma, VmaId, vmf};
+
+/// What a present PTE must allow for an access with protection `prot`.
+#[inline]
+fn allowed(prot: Prot, acc: Access) -> bool {
+    match acc {
+        Access::Read => prot.read() || prot.write(),
+        Access::Write => prot.write(),
+    }
+}
+
+/// The protection in force for a page: its own in a many-prots VMA.
+#[inline]
+pub(crate) fn page_prot(v: &Vma, pte: Pte) -> Prot {
+    if v.has(vmf::MANY_PROTS) {
+        pte.saved_prot().unwrap_or(v.prot())
+    } else {
+        v.prot()
+    }
+}
+
+/// Saved protection to carry into a new PTE (many-prots VMAs only).
+#[inline]
+fn carried(v: &Vma, pte: Pte) -> Option<Prot> {
+    if v.has(vmf::MANY_PROTS) {
+        pte.saved_prot()
+    } else {
+        None
+    }
+}
+
+impl<R: ReverseMap> System<R> {
+    /// `touch`: access every page of `[addr, addr+len)` in order; the first
+    /// page that cannot be accessed ends it with its errno.
+    pub fn sys_touch(&mut self, mm: MmId, addr: u64, len: u64, acc: Access) -> Result<(), Errno> {
+        if len == 0 {
+            return Ok(());
+        }
+        let first = addr & !(PAGE_SIZE - 1);
+        let last = addr.checked_add(len - 1).ok_or(Errno::EFAULT)? & !(PAGE_SIZE - 1);
+        let mut a = first;
+        loop {
+            self.access_page(mm, a, acc)?;
+            if a == last {
+                return Ok(());
+            }
+            a += PAGE_SIZE;
+        }
+    }
+
+    /// Read or write one page, faulting as needed.
+    pub fn access_page(&mut self, mm: MmId, addr: u64, acc: Access) -> Result<(), Errno> {
+        for _ in 0..4 {
+            let vid = self.core.find_vma(mm, addr).ok_or(Errno::EFAULT)?;
+            let v = self.core.vmas[vid];
+            let ptep = self.core.pte_ptr(mm, addr);
+            let pte = ptep.map_or(Pte::NONE, |p| self.core.pt.get(p));
+            if pte.kind() == PteKind::Guard || !allowed(page_prot(&v, pte), acc) {
+                return Err(Errno::EFAULT);
+            }
+            if let (Some(p), Some(pfn)) = (ptep, pte.pfn()) {
+                if acc == Access::Read {
+                    self.core.pt.set(p, pte.mkyoung());
+                    return Ok(());
+                }
+                if pte.writable() {
+                    self.core.pt.set(p, pte.mkdirty());
+                    self.write_page(mm, &v, addr, pfn);
+                    return Ok(());
+                }
+                self.core.counters.faults += 1;
+                self.wp_fault(vid, addr, p, pfn)?;
+            } else {
+                self.core.counters.faults += 1;
+                self.fault(vid, addr, pte, acc)?;
+            }
+        }
+        debug_assert!(false, "fault at {addr:#x} did not resolve");
+        Err(Errno::EFAULT)
+    }
+
+    /// Store a new content token in `pfn` and tell the shadow model.
+    fn write_page(&mut self, mm: MmId, v: &Vma, addr: u64, pfn: Pfn) {
+        let token = self.shadow.next_token();
+        let f = self.core.frames.get_mut(pfn);
+        f.content = token;
+        if f.has(pf::FILE) {
+            f.set(pf::DIRTY);
+            let (file, pgoff) = (crate::vma::FileId(f.mapping as u32), f.index);
+            self.shadow.write_file(file, pgoff, token);
+        } else {
+            debug_assert!(!v.is_shared());
+            self.shadow.write_private(mm, addr, token);
+        }
+    }
+
+    /// A fault on a non-present entry.
+    fn fault(&mut self, vid: VmaId, addr: u64, pte: Pte, acc: Access) -> Result<(), Errno> {
+        let v = self.core.vmas[vid];
+        match pte.kind() {
+            PteKind::Swap { slot } => self.swap_fault(vid, addr, slot, pte),
+            PteKind::File { pgoff } => self.file_fault(vid, addr, pgoff, acc, pte),
+            _ if v.file.is_some() => self.file_fault(vid, addr, v.pgoff_at(addr), acc, pte),
+            _ => self.anon_fault(vid, addr, acc, pte),
+        }
+    }
+
+    fn anon_fault(&mut self, vid: VmaId, addr: u64, acc: Access, old: Pte) -> Result<(), Errno> {
+        let v = self.core.vmas[vid];
+        let prot = page_prot(&v, old);
+        let saved = carried(&v, old);
+        if acc == Access::Read {
+            let p = self.ensure_pte(v.mm, addr)?;
+            self.core.pt.set(
+                p,
+                Pte::present(ZERO_PFN, Prot(prot.0 & !Prot::WRITE), saved),
+            );
+            return Ok(());
+        }
+        self.rmap
+            .anon_prepare(&mut self.core, vid, AnonNeed::WriteFault)?;
+        let p = self.ensure_pte(v.mm, addr)?;
+        let pfn = self.alloc_frame()?;
+        self.init_anon(pfn, v.pgoff_at(addr), 0);
+        let at = MapAt {
+            mm: v.mm,
+            vma: vid,
+            addr,
+            pte: p,
+        };
+        self.map_one(pfn, at, Pte::present(pfn, prot, saved).mkdirty(), true);
+        Ok(())
+    }
+
+    /// The page-cache page of `(file, pgoff)`, read in if absent.
+    pub(crate) fn find_get_page(
+        &mut self,
+        file: crate::vma::FileId,
+        pgoff: u64,
+    ) -> Result<Pfn, Errno> {
+        if let Some(&p) = self.core.file(file).cache.get(&pgoff) {
+            return Ok(p);
+        }
+        let pfn = self.alloc_frame()?;
+        let content = self.core.file(file).stored(pgoff);
+        let f = self.core.frames.get_mut(pfn);
+        f.set(pf::FILE);
+        f.mapping = file.0 as u64;
+        f.index = pgoff;
+        f.content = content;
+        f.refcount = 1;
+        self.core
+            .frames
+            .lru_add(pfn, crate::frame::LruList::InactiveFile);
+        self.core.file_mut(file).cache.insert(pgoff, pfn);
+        Ok(pfn)
+    }
+
+    fn file_fault(
+        &mut self,
+        vid: VmaId,
+        addr: u64,
+        pgoff: u64,
+        acc: Access,
+        old: Pte,
+    ) -> Result<(), Errno> {
+        let v = self.core.vmas[vid];
+        let file = v.file.expect("file VMA");
+        if pgoff >= self.core.file(file).pages() {
+            return Err(Errno::EFAULT); // SIGBUS
+        }
+        let prot = page_prot(&v, old);
+        let saved = carried(&v, old);
+        let p = self.ensure_pte(v.mm, addr)?;
+        let page = self.find_get_page(file, pgoff)?;
+        let at = MapAt {
+            mm: v.mm,
+            vma: vid,
+            addr,
+            pte: p,
+        };
+        if acc == Access::Write && !v.is_shared() {
+            self.lock_page(page);
+            let new = self
+                .rmap
+                .anon_prepare(&mut self.core, vid, AnonNeed::WriteFault)
+                .and_then(|_| self.alloc_frame());
+            self.unlock_page(page);
+            let new = new?;
+            self.core.counters.cow_faults += 1;
+            let content = self.core.frames.get(page).content;
+            self.init_anon(new, v.pgoff_at(addr), content);
+            self.map_one(new, at, Pte::present(new, prot, saved).mkdirty(), true);
+            return Ok(());
+        }
+        let mut pte = Pte::present(page, Prot(prot.0 & !Prot::WRITE), saved);
+        if acc == Access::Write {
+            pte = pte.mkwrite().mkdirty();
+            self.core.frames.get_mut(page).set(pf::DIRTY);
+        }
+        self.map_one(page, at, pte, false);
+        Ok(())
+    }
+
+    /// Write to a present, write-protected page whose protection allows it.
+    fn wp_fault(&mut self, vid: VmaId, addr: u64, p: PtePtr, pfn: Pfn) -> Result<(), Errno> {
+        let v = self.core.vmas[vid];
+        let pte = self.core.pt.get(p);
+        if pfn != ZERO_PFN {
+            let f = *self.core.frames.get(pfn);
+            let reuse = if f.has(pf::ANON) {
+                f.mapcount == 1
+                    && (!f.has(pf::SWAPCACHE) || self.core.swap.slot(f.private).count == 0)
+            } else {
+                v.is_shared()
+            };
+            if reuse {
+                if f.has(pf::SWAPCACHE) {
+                    self.delete_from_swap_cache(pfn);
+                }
+                if !f.has(pf::ANON) {
+                    self.core.frames.get_mut(pfn).set(pf::DIRTY);
+                }
+                self.core.pt.set(p, pte.mkwrite().mkdirty());
+                return Ok(());
+            }
+        }
+        // Copy on write.
+        let is_zero = pfn == ZERO_PFN;
+        if !is_zero {
+            self.lock_page(pfn);
+        }
+        let new = self
+            .rmap
+            .anon_prepare(&mut self.core, vid, AnonNeed::WriteFault)
+            .and_then(|_| self.alloc_frame());
+        if !is_zero {
+            self.unlock_page(pfn);
+        }
+        let new = new?;
+        debug_assert_eq!(
+            self.core.pt.get(p).pfn(),
+            Some(pfn),
+            "a locked page's PTE changed"
+        );
+        self.core.counters.cow_faults += 1;
+        let content = self.core.frames.get(pfn).content;
+        self.init_anon(new, v.pgoff_at(addr), content);
+        let at = MapAt {
+            mm: v.mm,
+            vma: vid,
+            addr,
+            pte: p,
+        };
+        let prot = page_prot(&v, pte);
+        let saved = carried(&v, pte);
+        if is_zero {
+            self.core.pt.set(p, Pte::NONE);
+        } else {
+            self.core.pt.set(p, Pte::NONE);
+            self.unmap_one(pfn, at, pte.dirty());
+        }
+        self.map_one(new, at, Pte::present(new, prot, saved).mkdirty(), true);
+        Ok(())
+    }
+
+    /// Swap in through the swap cache. The page is mapped read-only; a
+    /// write then takes the write-protect path (reusing it if exclusive).
+    fn swap_fault(&mut self, vid: VmaId, addr: u64, slot: u32, old: Pte) -> Result<(), Errno> {
+        let v = self.core.vmas[vid];
+        let (page, fresh) = match self.core.swap.cached(slot) {
+            Some(p) => (p, false),
+            None => {
+                let pfn = self.alloc_frame()?;
+                let content = self.core.swap.slot(slot).content;
+                self.init_anon(pfn, v.pgoff_at(addr), content);
+                self.add_to_swap_cache(pfn, slot);
+                self.core.counters.swapins += 1;
+                (pfn, true)
+            }
+        };
+        let p = self
+            .core
+            .pte_ptr(v.mm, addr)
+            .expect("a swap PTE has a table");
+        debug_assert_eq!(self.core.pt.get(p), old);
+        let prot = page_prot(&v, old);
+        let at = MapAt {
+            mm: v.mm,
+            vma: vid,
+            addr,
+            pte: p,
+        };
+        self.map_one(
+            page,
+            at,
+            Pte::present(page, Prot(prot.0 & !Prot::WRITE), carried(&v, old)).mkyoung(),
+            fresh,
+        );
+        self.core.mm_mut(v.mm).swap_ents -= 1;
+        self.swap_put(slot);
+        Ok(())
+    }
+}

@@ -1,0 +1,371 @@
+//! Page tables: a 4-level radix tree of 512-entry tables per mm.
+//!
+//! Tables live in one arena shared by every mm; a table is named by its arena
+//! slot, and an upper-level entry holds `child slot + 1` (0 = empty). Every
+//! table occupies one frame of simulated RAM, allocated by the caller (the
+//! system, which may have to reclaim for it) and handed in, so fork and exit
+//! pay for page tables as they do in Linux. Tables are allocated only where
+//! something is mapped.
+//!
+//! A [`PtePtr`] names one PTE slot (table slot × 512 + index): the model's
+//! "PTE address", from which the owning mm and the virtual address follow,
+//! as `ptep_to_mm` / `ptep_to_address` did in the 2.5 rmap.
+//!
+//! Invariant: `used[slot]` counts the non-zero entries of the table.
+
+use crate::addr::Pfn;
+use crate::pte::Pte;
+
+/// Entries per table.
+pub const ENTRIES: usize = 512;
+/// Bytes of address space one PTE table covers (2 MiB).
+pub const PTE_TABLE_SPAN: u64 = 1 << 21;
+const LEVELS: u32 = 4;
+
+/// Address of one PTE: table slot × 512 + index in the table.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct PtePtr(pub u32);
+
+impl PtePtr {
+    #[inline]
+    pub fn slot(self) -> u32 {
+        self.0 >> 9
+    }
+    #[inline]
+    pub fn index(self) -> usize {
+        (self.0 & 511) as usize
+    }
+}
+
+/// The shift of the address bits that index a table at `level` (4 = PGD).
+#[inline]
+fn shift(level: u32) -> u32 {
+    12 + 9 * (level - 1)
+}
+
+#[inline]
+fn idx_at(vaddr: u64, level: u32) -> usize {
+    ((vaddr >> shift(level)) & 511) as usize
+}
+
+/// The page-table arena.
+#[derive(Default)]
+pub struct PageTables {
+    tables: Vec<Box<[u64; ENTRIES]>>,
+    used: Vec<u16>,
+    pfn: Vec<u32>,
+    mm: Vec<u32>,
+    base: Vec<u64>,
+    level: Vec<u8>,
+    free_slots: Vec<u32>,
+    live: u64,
+}
+
+impl PageTables {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Live tables (each one frame).
+    pub fn live(&self) -> u64 {
+        self.live
+    }
+
+    fn new_table(&mut self, pfn: Pfn, mm: u32, base: u64, level: u32) -> u32 {
+        let slot = if let Some(s) = self.free_slots.pop() {
+            self.tables[s as usize].fill(0);
+            s
+        } else {
+            self.tables.push(Box::new([0; ENTRIES]));
+            self.used.push(0);
+            self.pfn.push(0);
+            self.mm.push(0);
+            self.base.push(0);
+            self.level.push(0);
+            (self.tables.len() - 1) as u32
+        };
+        let s = slot as usize;
+        self.used[s] = 0;
+        self.pfn[s] = pfn.0;
+        self.mm[s] = mm;
+        self.base[s] = base;
+        self.level[s] = level as u8;
+        self.live += 1;
+        slot
+    }
+
+    fn drop_table(&mut self, slot: u32) -> Pfn {
+        let s = slot as usize;
+        debug_assert_eq!(self.used[s], 0);
+        self.live -= 1;
+        self.free_slots.push(slot);
+        self.level[s] = 0;
+        Pfn(self.pfn[s])
+    }
+
+    /// A new top-level table for mm `mm`, in frame `pfn`.
+    pub fn new_root(&mut self, pfn: Pfn, mm: u32) -> u32 {
+        self.new_table(pfn, mm, 0, LEVELS)
+    }
+
+    /// The mm that owns the table holding `p`.
+    #[inline]
+    pub fn owner(&self, p: PtePtr) -> u32 {
+        self.mm[p.slot() as usize]
+    }
+    /// The virtual address that the PTE at `p` maps.
+    #[inline]
+    pub fn address(&self, p: PtePtr) -> u64 {
+        self.base[p.slot() as usize] + ((p.index() as u64) << 12)
+    }
+    /// The frame that holds the table of `p`.
+    pub fn table_pfn(&self, slot: u32) -> Pfn {
+        Pfn(self.pfn[slot as usize])
+    }
+
+    #[inline]
+    pub fn get(&self, p: PtePtr) -> Pte {
+        Pte(self.tables[p.slot() as usize][p.index()])
+    }
+    #[inline]
+    pub fn set(&mut self, p: PtePtr, pte: Pte) {
+        let s = p.slot() as usize;
+        let e = &mut self.tables[s][p.index()];
+        match (*e == 0, pte.0 == 0) {
+            (true, false) => self.used[s] += 1,
+            (false, true) => self.used[s] -= 1,
+            _ => {}
+        }
+        *e = pte.0;
+    }
+
+    /// The PTE slot for `vaddr` if its table exists.
+    #[inline]
+    pub fn lookup(&self, root: u32, vaddr: u64) -> Option<PtePtr> {
+        let mut slot = root;
+        for level in (2..=LEVELS).rev() {
+            let e = self.tables[slot as usize][idx_at(vaddr, level)];
+            if e == 0 {
+                return None;
+            }
+            slot = (e - 1) as u32;
+        }
+        Some(PtePtr(slot * ENTRIES as u32 + idx_at(vaddr, 1) as u32))
+    }
+
+    /// How many tables `ensure` would have to create for `vaddr`.
+    pub fn missing(&self, root: u32, vaddr: u64) -> usize {
+        let mut slot = root;
+        for level in (2..=LEVELS).rev() {
+            let e = self.tables[slot as usize][idx_at(vaddr, level)];
+            if e == 0 {
+                return (level - 1) as usize;
+            }
+            slot = (e - 1) as u32;
+        }
+        0
+    }
+
+    /// The PTE slot for `vaddr`, creating tables from `frames` (which must
+    /// hold at least `missing(root, vaddr)` frames; those used are popped).
+    pub fn ensure(&mut self, root: u32, vaddr: u64, frames: &mut Vec<Pfn>) -> PtePtr {
+        let mut slot = root;
+        let mm = self.mm[root as usize];
+        for level in (2..=LEVELS).rev() {
+            let i = idx_at(vaddr, level);
+            let e = self.tables[slot as usize][i];
+            slot = if e == 0 {
+                let pfn = frames.pop().expect("caller preallocates page-table frames");
+                let span_shift = shift(level);
+                let base = (vaddr >> span_shift) << span_shift;
+                let child = self.new_table(pfn, mm, base, level - 1);
+                self.tables[slot as usize][i] = child as u64 + 1;
+                self.used[slot as usize] += 1;
+                child
+            } else {
+                (e - 1) as u32
+            };
+        }
+        PtePtr(slot * ENTRIES as u32 + idx_at(vaddr, 1) as u32)
+    }
+
+    /// Visit every non-none PTE with address in `[start, end)`, in address
+    /// order, skipping absent tables. The visitor may not change tables.
+    pub fn for_each(&self, root: u32, start: u64, end: u64, f: &mut dyn FnMut(PtePtr, u64, Pte)) {
+        if start < end {
+            self.visit(root, LEVELS, start, end, f);
+        }
+    }
+
+    fn visit(
+        &self,
+        slot: u32,
+        level: u32,
+        start: u64,
+        end: u64,
+        f: &mut dyn FnMut(PtePtr, u64, Pte),
+    ) {
+        let base = self.base[slot as usize];
+        let sh = shift(level);
+        let span = 1u64 << sh;
+        let t = &self.tables[slot as usize];
+        let first = if start > base {
+            ((start - base) >> sh) as usize
+        } else {
+            0
+        };
+        for (i, &e) in t.iter().enumerate().skip(first) {
+            let lo = base + i as u64 * span;
+            if lo >= end {
+                break;
+            }
+            if e == 0 {
+                continue;
+            }
+            if level == 1 {
+                f(PtePtr(slot * ENTRIES as u32 + i as u32), lo, Pte(e));
+            } else {
+                self.visit((e - 1) as u32, level - 1, start, end, f);
+            }
+        }
+    }
+
+    /// Collect the non-none PTEs of `[start, end)` (for callers that must
+    /// change tables while iterating).
+    pub fn collect(&self, root: u32, start: u64, end: u64, out: &mut Vec<(PtePtr, u64)>) {
+        out.clear();
+        self.for_each(root, start, end, &mut |p, va, _| out.push((p, va)));
+    }
+
+    /// Free every table under `root` that holds no entries and whose span
+    /// lies in `[start, end)` rounded out to the table's span, unless
+    /// `in_use(lo, hi)` says a VMA still intersects the span. Freed frames
+    /// are pushed to `freed`. The root itself is never freed here.
+    pub fn free_unused(
+        &mut self,
+        root: u32,
+        start: u64,
+        end: u64,
+        in_use: &dyn Fn(u64, u64) -> bool,
+        freed: &mut Vec<Pfn>,
+    ) {
+        self.free_level(root, LEVELS, start, end, in_use, freed);
+    }
+
+    fn free_level(
+        &mut self,
+        slot: u32,
+        level: u32,
+        start: u64,
+        end: u64,
+        in_use: &dyn Fn(u64, u64) -> bool,
+        freed: &mut Vec<Pfn>,
+    ) {
+        if level == 1 {
+            return;
+        }
+        let base = self.base[slot as usize];
+        let sh = shift(level);
+        let span = 1u64 << sh;
+        for i in 0..ENTRIES {
+            let lo = base + i as u64 * span;
+            let hi = lo + span;
+            if hi <= start {
+                continue;
+            }
+            if lo >= end {
+                break;
+            }
+            let e = self.tables[slot as usize][i];
+            if e == 0 {
+                continue;
+            }
+            let child = (e - 1) as u32;
+            self.free_level(child, level - 1, start, end, in_use, freed);
+            if self.used[child as usize] == 0 && !in_use(lo, hi) {
+                freed.push(self.drop_table(child));
+                self.tables[slot as usize][i] = 0;
+                self.used[slot as usize] -= 1;
+            }
+        }
+    }
+
+    /// Free every table of an address space, root included. Precondition:
+    /// every PTE is none (the caller zapped them).
+    pub fn free_all(&mut self, root: u32, freed: &mut Vec<Pfn>) {
+        self.free_level(root, LEVELS, 0, u64::MAX, &|_, _| false, freed);
+        debug_assert_eq!(self.used[root as usize], 0);
+        freed.push(self.drop_table(root));
+    }
+
+    /// Check the used counts and parent links of every live table reachable
+    /// from `root`; returns the number of tables (root included).
+    pub fn check(&self, root: u32) -> Result<u64, String> {
+        fn go(pt: &PageTables, slot: u32, level: u32, n: &mut u64) -> Result<(), String> {
+            *n += 1;
+            if pt.level[slot as usize] as u32 != level {
+                return Err(format!(
+                    "table {slot} at level {level} says level {}",
+                    pt.level[slot as usize]
+                ));
+            }
+            let nz = pt.tables[slot as usize].iter().filter(|&&e| e != 0).count();
+            if nz != pt.used[slot as usize] as usize {
+                return Err(format!(
+                    "table {slot}: used count {} but {nz} entries",
+                    pt.used[slot as usize]
+                ));
+            }
+            if level > 1 {
+                for &e in pt.tables[slot as usize].iter() {
+                    if e != 0 {
+                        go(pt, (e - 1) as u32, level - 1, n)?;
+                    }
+                }
+            }
+            Ok(())
+        }
+        let mut n = 0;
+        go(self, root, LEVELS, &mut n)?;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ensure_lookup_iterate_free() {
+        let mut pt = PageTables::new();
+        let root = pt.new_root(Pfn(1), 7);
+        let va = 0x1000_0000_0000u64;
+        assert_eq!(pt.lookup(root, va), None);
+        assert_eq!(pt.missing(root, va), 3);
+        let mut frames = vec![Pfn(2), Pfn(3), Pfn(4)];
+        let p = pt.ensure(root, va, &mut frames);
+        assert!(frames.is_empty());
+        assert_eq!(pt.live(), 4);
+        assert_eq!(pt.owner(p), 7);
+        assert_eq!(pt.address(p), va);
+        pt.set(p, Pte::GUARD);
+        let q = pt.lookup(root, va + 0x5000).unwrap();
+        pt.set(q, Pte::GUARD);
+        assert_eq!(pt.missing(root, va + PTE_TABLE_SPAN), 1);
+        let mut seen = vec![];
+        pt.for_each(root, va + 0x1000, va + 0x10000, &mut |_, a, _| seen.push(a));
+        assert_eq!(seen, vec![va + 0x5000]);
+        assert_eq!(pt.check(root).unwrap(), 4);
+        let mut freed = vec![];
+        pt.free_unused(root, va, va + 0x1000, &|_, _| false, &mut freed);
+        assert!(freed.is_empty(), "a table with entries is kept");
+        pt.set(p, Pte::NONE);
+        pt.set(q, Pte::NONE);
+        pt.free_unused(root, va, va + 0x1000, &|_, _| true, &mut freed);
+        assert!(freed.is_empty(), "a table under a VMA is kept");
+        pt.free_unused(root, va, va + 0x1000, &|_, _| false, &mut freed);
+        assert_eq!(freed.len(), 3);
+        assert_eq!(pt.live(), 1);
+        pt.free_all(root, &mut freed);
+        assert_eq!(pt.live(), 0);
+    }
+}

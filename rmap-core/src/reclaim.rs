@@ -1,0 +1,274 @@
+//! Reclaim: active/inactive LRU lists with second chance, driving the
+//! backend's walk through `page_referenced` and `try_to_unmap`.
+//!
+//! One round scans the inactive lists from their tails. A mapped page whose
+//! PTEs were referenced (test-and-clear of the accessed bits over an rmap
+//! walk) is moved to its active list; otherwise an anonymous page is added
+//! to swap and unmapped (each PTE becomes a swap entry that keeps the
+//! page's own protection), a file page is unmapped (a nonlinear PTE keeps
+//! its file offset) and written back if dirty, and the frame is freed.
+//! When an inactive list is shorter than its active list, pages move over
+//! from the active tail, with referenced mapped pages kept active (the
+//! 2.6 `refill_inactive_zone`). A full swap device keeps the page active.
+
+use crate::addr::Pfn;
+use crate::frame::{LruList, flags as pf};
+use crate::mem::SWAP_CLUSTER_MAX;
+use crate::pte::Pte;
+use crate::rmap::{MapAt, ReverseMap};
+use crate::system::System;
+use crate::vma::vmf;
+
+impl<R: ReverseMap> System<R> {
+    /// Try to free `nr` frames; returns how many were freed.
+    pub fn reclaim(&mut self, nr: u64) -> u64 {
+        let fr = &self.core.frames;
+        let total: u64 = LruList::ALL.iter().map(|&l| fr.lru_len(l)).sum();
+        let mut budget = 2 * total + 64;
+        let mut freed = 0;
+        while freed < nr && budget > 0 {
+            self.refill(true);
+            self.refill(false);
+            let mut scanned = 0;
+            for list in [LruList::InactiveFile, LruList::InactiveAnon] {
+                let n = SWAP_CLUSTER_MAX.min(self.core.frames.lru_len(list));
+                for _ in 0..n {
+                    if freed >= nr || budget == 0 {
+                        break;
+                    }
+                    let Some(pfn) = self.core.frames.lru_tail(list) else {
+                        break;
+                    };
+                    budget -= 1;
+                    scanned += 1;
+                    self.core.counters.reclaim_scanned += 1;
+                    if self.shrink_page(pfn, false) {
+                        freed += 1;
+                    }
+                }
+            }
+            if scanned == 0 {
+                // Nothing inactive and nothing could be deactivated.
+                let active = self.core.frames.lru_len(LruList::ActiveAnon)
+                    + self.core.frames.lru_len(LruList::ActiveFile);
+                if active == 0 {
+                    break;
+                }
+                budget = budget.saturating_sub(SWAP_CLUSTER_MAX);
+                self.deactivate_all_scan();
+            }
+        }
+        freed
+    }
+
+    /// Move pages from the active tail to the inactive list while the
+    /// inactive list is the shorter one.
+    fn refill(&mut self, anon: bool) {
+        let (act, inact) = (LruList::of(anon, true), LruList::of(anon, false));
+        let mut n = SWAP_CLUSTER_MAX.min(self.core.frames.lru_len(act));
+        while n > 0 && self.core.frames.lru_len(inact) < self.core.frames.lru_len(act) {
+            n -= 1;
+            let Some(pfn) = self.core.frames.lru_tail(act) else {
+                break;
+            };
+            let f = self.core.frames.get(pfn);
+            if f.has(pf::LOCKED) {
+                self.core.frames.lru_move(pfn, act);
+                continue;
+            }
+            if f.mapcount > 0 && self.page_referenced(pfn) > 0 {
+                self.core.frames.lru_move(pfn, act);
+            } else {
+                self.core.frames.get_mut(pfn).clear(pf::REFERENCED);
+                self.core.frames.lru_move(pfn, inact);
+            }
+        }
+    }
+
+    /// When both inactive lists are empty, deactivate one batch regardless
+    /// of balance, so that reclaim always makes progress.
+    fn deactivate_all_scan(&mut self) {
+        for anon in [false, true] {
+            let (act, inact) = (LruList::of(anon, true), LruList::of(anon, false));
+            for _ in 0..SWAP_CLUSTER_MAX {
+                let Some(pfn) = self.core.frames.lru_tail(act) else {
+                    break;
+                };
+                if self.core.frames.get(pfn).has(pf::LOCKED) {
+                    self.core.frames.lru_move(pfn, act);
+                    continue;
+                }
+                self.core.frames.lru_move(pfn, inact);
+            }
+        }
+    }
+
+    /// Try to free one LRU page. `ignore_refs` skips the referenced check
+    /// (MADV_PAGEOUT). Returns whether the frame was freed; a page that
+    /// stays is moved off the tail.
+    pub(crate) fn shrink_page(&mut self, pfn: Pfn, ignore_refs: bool) -> bool {
+        let f = *self.core.frames.get(pfn);
+        let anon = f.has(pf::ANON);
+        if f.has(pf::LOCKED) {
+            self.core.frames.lru_move(pfn, LruList::of(anon, false));
+            return false;
+        }
+        if !ignore_refs {
+            let refs = if f.mapcount > 0 {
+                self.page_referenced(pfn)
+            } else {
+                0
+            };
+            let was_ref = self.core.frames.get(pfn).has(pf::REFERENCED);
+            self.core.frames.get_mut(pfn).clear(pf::REFERENCED);
+            if refs > 0 || was_ref && f.mapcount > 0 {
+                self.core.frames.lru_move(pfn, LruList::of(anon, true));
+                return false;
+            }
+        }
+        if anon {
+            if !f.has(pf::SWAPCACHE) {
+                match self.core.swap.alloc() {
+                    Some(slot) => self.add_to_swap_cache(pfn, slot),
+                    None => {
+                        self.core.frames.lru_move(pfn, LruList::ActiveAnon);
+                        return false;
+                    }
+                }
+            }
+            if self.core.frames.get(pfn).mapcount > 0 {
+                self.try_to_unmap(pfn);
+            }
+            if self.core.frames.get(pfn).mapcount > 0 {
+                // The walk missed a mapping: keep the page (validation
+                // reports the backend's error).
+                self.core.frames.lru_move(pfn, LruList::ActiveAnon);
+                return false;
+            }
+            let slot = self.core.frames.get(pfn).private;
+            self.core.swap.slot_mut(slot).content = self.core.frames.get(pfn).content;
+            self.core.counters.swapouts += 1;
+            self.delete_from_swap_cache(pfn);
+        } else {
+            if f.mapcount > 0 {
+                self.try_to_unmap(pfn);
+            }
+            let f = *self.core.frames.get(pfn);
+            if f.mapcount > 0 {
+                self.core.frames.lru_move(pfn, LruList::ActiveFile);
+                return false;
+            }
+            let file = crate::vma::FileId(f.mapping as u32);
+            let dirty = f.has(pf::DIRTY);
+            let file_obj = self.core.file_mut(file);
+            if dirty {
+                file_obj.store.insert(f.index, f.content);
+            }
+            file_obj.cache.remove(&f.index);
+            self.core.counters.writebacks += dirty as u64;
+            self.core.frames.get_mut(pfn).refcount -= 1;
+            self.core.counters.file_evictions += 1;
+        }
+        self.free_page(pfn);
+        self.core.counters.reclaim_freed += 1;
+        true
+    }
+
+    /// Run the backend's walk for `pfn` into the reused buffer and count it.
+    fn run_walk(&mut self, pfn: Pfn) -> crate::rmap::Walk {
+        let mut w = std::mem::take(&mut self.walkbuf);
+        w.clear();
+        self.rmap.walk(&mut self.core, pfn, &mut w);
+        let s = &mut self.core.walk_stats;
+        s.walks += 1;
+        s.vmas_visited += w.vmas_visited;
+        s.ptes_checked += w.ptes_scanned + w.cands.len() as u64;
+        w
+    }
+
+    /// The PTE of a walk candidate if it maps `pfn`, with its VMA.
+    fn resolve(&self, pfn: Pfn, c: &crate::rmap::Cand) -> Option<MapAt> {
+        let m = self.core.mms.get(c.mm.0 as usize)?.as_ref()?;
+        let p = self.core.pt.lookup(m.root, c.addr)?;
+        if self.core.pt.get(p).pfn() != Some(pfn) {
+            return None;
+        }
+        let vma = c.vma.or_else(|| self.core.find_vma(c.mm, c.addr))?;
+        Some(MapAt {
+            mm: c.mm,
+            vma,
+            addr: c.addr,
+            pte: p,
+        })
+    }
+
+    /// Test and clear the accessed bit of every PTE that maps `pfn`;
+    /// returns how many were set (`page_referenced`).
+    pub fn page_referenced(&mut self, pfn: Pfn) -> u32 {
+        let w = self.run_walk(pfn);
+        let mut refs = 0;
+        for c in &w.cands {
+            if let Some(at) = self.resolve(pfn, c) {
+                self.core.walk_stats.hits += 1;
+                let pte = self.core.pt.get(at.pte);
+                if pte.accessed() {
+                    self.core.pt.set(at.pte, pte.mkold());
+                    refs += 1;
+                }
+            }
+        }
+        self.walkbuf = w;
+        refs
+    }
+
+    /// How many PTEs map `pfn`, found through the walk.
+    pub fn page_mapped_count(&mut self, pfn: Pfn) -> u32 {
+        let w = self.run_walk(pfn);
+        let mut n = 0;
+        for c in &w.cands {
+            if self.resolve(pfn, c).is_some() {
+                self.core.walk_stats.hits += 1;
+                n += 1;
+            }
+        }
+        self.walkbuf = w;
+        n
+    }
+
+    /// Replace every PTE that maps `pfn` (`try_to_unmap`): a swap entry for
+    /// an anonymous page in the swap cache, the file offset in a nonlinear
+    /// VMA, a protection marker where the page had its own protection, else
+    /// none.
+    pub fn try_to_unmap(&mut self, pfn: Pfn) {
+        let w = self.run_walk(pfn);
+        for c in &w.cands {
+            let Some(at) = self.resolve(pfn, c) else {
+                continue;
+            };
+            self.core.walk_stats.hits += 1;
+            let pte = self.core.pt.get(at.pte);
+            let f = *self.core.frames.get(pfn);
+            let v = self.core.vmas[at.vma];
+            let saved = if v.has(vmf::MANY_PROTS) {
+                pte.saved_prot()
+            } else {
+                None
+            };
+            let new = if f.has(pf::ANON) {
+                debug_assert!(f.has(pf::SWAPCACHE));
+                self.core.swap.slot_mut(f.private).count += 1;
+                self.core.mm_mut(at.mm).swap_ents += 1;
+                Pte::swap(f.private, saved)
+            } else if v.has(vmf::NONLINEAR) {
+                Pte::file(f.index, saved)
+            } else if let Some(s) = saved {
+                Pte::prot_only(s)
+            } else {
+                Pte::NONE
+            };
+            self.core.pt.set(at.pte, new);
+            self.unmap_one(pfn, at, pte.dirty());
+        }
+        self.walkbuf = w;
+    }
+}

@@ -1,0 +1,387 @@
+//! The system: all state of the model (`Core`) plus one reverse-map
+//! backend, and `System::apply`, the one entry point that runs an `Op`.
+//!
+//! `Core` holds what every backend shares: frames, page tables, VMAs, mms,
+//! files, swap, counters. `System<R>` pairs it with the backend `R` so that
+//! every core change can tell the backend (the hooks of `ReverseMap`) with
+//! both borrowed separately. The operations live in sibling modules:
+//! `vmaops` (mmap, munmap, mprotect, madvise, remap_file_pages), `fault`,
+//! `fork` (fork, exec, exit), `reclaim`, `validate`, `replay`.
+//!
+//! Lock order (written once, here; the model is single-threaded per system
+//! today, and `System` is `Send + Sync` so that parallel runs can hold one
+//! system per thread): mmap lock -> page lock -> i_mmap lock -> anon_vma
+//! (root) lock -> page-table lock -> swap lock -> LRU lock, as in the header
+//! of Linux's `mm/rmap.c`.
+
+use std::collections::BTreeMap;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::addr::{PAGE_SIZE, Pfn};
+use crate::error::{Errno, OpError};
+use crate::file::{File, IMapShape};
+use crate::frame::FrameTable;
+use crate::ops::{MergePolicy, Pid};
+use crate::pgtable::{PageTables, PtePtr};
+use crate::pte::Pte;
+use crate::rmap::{Cand, Objects, ReverseMap, Walk, WalkStats, sizes};
+use crate::shadow::Shadow;
+use crate::swap::Swap;
+use crate::vma::{FileId, MmId, Vma, VmaArena, VmaId};
+
+/// Model settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Simulated RAM in bytes (default 1 GiB).
+    pub ram: u64,
+    /// Swap device in bytes (default 1 GiB).
+    pub swap: u64,
+    pub merge: MergePolicy,
+    pub seed: u64,
+    /// Linux's `vm.max_map_count` (default 65530).
+    pub max_map_count: u64,
+    /// Shape of every file's `i_mmap` unless the backend insists.
+    pub i_mmap: IMapShape,
+    /// Keep the shadow model that `check` compares reads against.
+    pub integrity: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ram: 1 << 30,
+            swap: 1 << 30,
+            merge: MergePolicy::Both,
+            seed: 0,
+            max_map_count: 65530,
+            i_mmap: IMapShape::IntervalTree,
+            integrity: true,
+        }
+    }
+}
+
+impl Config {
+    /// Check the settings; the message says what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let frames = self.ram / PAGE_SIZE;
+        if frames < 16 {
+            return Err(format!("ram={} is too small: at least 64K", self.ram));
+        }
+        if frames > u32::MAX as u64 / 2 {
+            return Err(format!("ram={} is too large: at most 8T", self.ram));
+        }
+        if self.swap / PAGE_SIZE > u32::MAX as u64 / 2 {
+            return Err(format!("swap={} is too large: at most 8T", self.swap));
+        }
+        Ok(())
+    }
+}
+
+/// One address space.
+#[derive(Clone, Debug)]
+pub struct Mm {
+    pub pid: Pid,
+    /// VMAs by start address.
+    pub vmas: BTreeMap<u64, VmaId>,
+    /// Page-table root (arena slot of the PGD).
+    pub root: u32,
+    pub rss_anon: u64,
+    pub rss_file: u64,
+    pub swap_ents: u64,
+}
+
+/// Event counters beyond the walk counters.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Counters {
+    pub faults: u64,
+    pub cow_faults: u64,
+    pub swapins: u64,
+    pub swapouts: u64,
+    pub file_evictions: u64,
+    pub writebacks: u64,
+    pub reclaim_scanned: u64,
+    pub reclaim_freed: u64,
+    pub forks: u64,
+    pub oom: u64,
+}
+
+/// Everything the backends share.
+pub struct Core {
+    pub cfg: Config,
+    pub frames: FrameTable,
+    pub pt: PageTables,
+    pub vmas: VmaArena,
+    pub mms: Vec<Option<Mm>>,
+    pub files: Vec<Option<File>>,
+    pub swap: Swap,
+    pub walk_stats: WalkStats,
+    pub counters: Counters,
+    /// Allocation below this many free frames starts direct reclaim.
+    pub watermark: u64,
+    free_mm_ids: Vec<u32>,
+}
+
+impl Core {
+    /// The mm, which must exist.
+    #[inline]
+    pub fn mm(&self, id: MmId) -> &Mm {
+        self.mms[id.0 as usize].as_ref().expect("live mm")
+    }
+    #[inline]
+    pub fn mm_mut(&mut self, id: MmId) -> &mut Mm {
+        self.mms[id.0 as usize].as_mut().expect("live mm")
+    }
+    /// Every live mm, in id order.
+    pub fn mm_ids(&self) -> impl Iterator<Item = MmId> + '_ {
+        self.mms
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.is_some())
+            .map(|(i, _)| MmId(i as u32))
+    }
+    #[inline]
+    pub fn file(&self, id: FileId) -> &File {
+        self.files[id.0 as usize].as_ref().expect("live file")
+    }
+    #[inline]
+    pub fn file_mut(&mut self, id: FileId) -> &mut File {
+        self.files[id.0 as usize].as_mut().expect("live file")
+    }
+    /// The VMA that contains `addr`.
+    #[inline]
+    pub fn find_vma(&self, mm: MmId, addr: u64) -> Option<VmaId> {
+        let (_, &id) = self.mm(mm).vmas.range(..=addr).next_back()?;
+        (self.vmas[id].end > addr).then_some(id)
+    }
+    /// The first VMA that ends after `addr` (Linux's `find_vma`).
+    pub fn find_vma_after(&self, mm: MmId, addr: u64) -> Option<VmaId> {
+        if let Some(v) = self.find_vma(mm, addr) {
+            return Some(v);
+        }
+        self.mm(mm).vmas.range(addr..).next().map(|(_, &id)| id)
+    }
+    /// The VMA just before `vma` in its mm, if any (adjacent or not).
+    pub fn vma_prev(&self, vma: VmaId) -> Option<VmaId> {
+        let v = &self.vmas[vma];
+        self.mm(v.mm)
+            .vmas
+            .range(..v.start)
+            .next_back()
+            .map(|(_, &id)| id)
+    }
+    /// The VMA just after `vma` in its mm, if any.
+    pub fn vma_next(&self, vma: VmaId) -> Option<VmaId> {
+        let v = &self.vmas[vma];
+        self.mm(v.mm).vmas.range(v.end..).next().map(|(_, &id)| id)
+    }
+    /// The VMAs that intersect `[start, end)`, in address order.
+    pub fn vmas_in(&self, mm: MmId, start: u64, end: u64) -> Vec<VmaId> {
+        let first = self
+            .find_vma(mm, start)
+            .filter(|&v| self.vmas[v].start < start);
+        first
+            .into_iter()
+            .chain(self.mm(mm).vmas.range(start..end).map(|(_, &id)| id))
+            .collect()
+    }
+    /// The PTE slot of `addr` in `mm`, if its table exists.
+    #[inline]
+    pub fn pte_ptr(&self, mm: MmId, addr: u64) -> Option<PtePtr> {
+        self.pt.lookup(self.mm(mm).root, addr)
+    }
+    /// The PTE of `addr` in `mm` (none if no table).
+    #[inline]
+    pub fn pte(&self, mm: MmId, addr: u64) -> Pte {
+        self.pte_ptr(mm, addr).map_or(Pte::NONE, |p| self.pt.get(p))
+    }
+
+    /// The `scan` walk: examine every present PTE of every mm.
+    pub fn scan_walk(&self, pfn: Pfn, out: &mut Walk) {
+        for mm in self.mm_ids() {
+            let m = self.mm(mm);
+            for (_, &vid) in m.vmas.iter() {
+                let v = &self.vmas[vid];
+                out.vmas_visited += 1;
+                self.pt.for_each(m.root, v.start, v.end, &mut |_, va, pte| {
+                    if pte.is_present() {
+                        if pte.pfn() == Some(pfn) {
+                            out.cands.push(Cand {
+                                mm,
+                                vma: Some(vid),
+                                addr: va,
+                            });
+                        } else {
+                            out.ptes_scanned += 1;
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    /// Live objects of the core's own kinds.
+    pub fn core_objects(&self, out: &mut Objects) {
+        out.add("vm_area_struct", self.vmas.live(), sizes::VM_AREA_STRUCT);
+        out.add("page_table", self.pt.live(), sizes::PAGE_TABLE);
+    }
+
+    fn new_mm_id(&mut self) -> MmId {
+        if let Some(i) = self.free_mm_ids.pop() {
+            MmId(i)
+        } else {
+            self.mms.push(None);
+            MmId(self.mms.len() as u32 - 1)
+        }
+    }
+}
+
+/// The model plus one backend.
+pub struct System<R: ReverseMap> {
+    pub core: Core,
+    pub rmap: R,
+    /// Trace process ids to address spaces.
+    pub pids: BTreeMap<Pid, MmId>,
+    /// Trace file names to file objects.
+    pub file_names: BTreeMap<String, FileId>,
+    pub(crate) shadow: Shadow,
+    pub(crate) rng: ChaCha8Rng,
+    /// Reused walk buffer (no allocation per walk).
+    pub(crate) walkbuf: Walk,
+    /// Reused PTE list buffer.
+    pub(crate) ptebuf: Vec<(PtePtr, u64)>,
+    /// Peak kernel-equivalent bytes seen at the end of any op.
+    pub peak_kernel_bytes: u64,
+}
+
+// The design promises this from the first commit.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<System<crate::rmap::Scan>>();
+};
+
+impl<R: ReverseMap> System<R> {
+    /// A system with process 1 (empty) and nothing else.
+    pub fn new(cfg: Config, rmap: R) -> Result<Self, String> {
+        cfg.validate()?;
+        let mut cfg = cfg;
+        if let Some(shape) = rmap.i_mmap_shape() {
+            cfg.i_mmap = shape;
+        }
+        let nframes = (cfg.ram / PAGE_SIZE) as u32;
+        let watermark = (nframes as u64 / 256).clamp(4, 1024);
+        let core = Core {
+            frames: FrameTable::new(nframes),
+            pt: PageTables::new(),
+            vmas: VmaArena::default(),
+            mms: Vec::new(),
+            files: Vec::new(),
+            swap: Swap::new((cfg.swap / PAGE_SIZE) as u32),
+            walk_stats: WalkStats::default(),
+            counters: Counters::default(),
+            watermark,
+            free_mm_ids: Vec::new(),
+            cfg: cfg.clone(),
+        };
+        let mut sys = System {
+            core,
+            rmap,
+            pids: BTreeMap::new(),
+            file_names: BTreeMap::new(),
+            shadow: Shadow::new(cfg.integrity),
+            rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+            walkbuf: Walk::default(),
+            ptebuf: Vec::new(),
+            peak_kernel_bytes: 0,
+        };
+        sys.spawn(1)
+            .map_err(|e| format!("cannot create process 1: {e}"))?;
+        Ok(sys)
+    }
+
+    /// The seeded random generator of this system (scenarios draw from it).
+    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+
+    /// The mm of trace process `pid`.
+    pub fn mm_of(&self, pid: Pid) -> Result<MmId, OpError> {
+        self.pids.get(&pid).copied().ok_or(OpError::NoProcess(pid))
+    }
+
+    /// Create an empty address space for `pid` (the PGD costs one frame).
+    pub(crate) fn spawn(&mut self, pid: Pid) -> Result<MmId, Errno> {
+        let pfn = self.alloc_frame()?;
+        self.core
+            .frames
+            .get_mut(pfn)
+            .set(crate::frame::flags::PGTABLE);
+        let id = self.core.new_mm_id();
+        let root = self.core.pt.new_root(pfn, id.0);
+        self.core.frames.get_mut(pfn).mapping = id.0 as u64;
+        self.core.mms[id.0 as usize] = Some(Mm {
+            pid,
+            vmas: BTreeMap::new(),
+            root,
+            rss_anon: 0,
+            rss_file: 0,
+            swap_ents: 0,
+        });
+        self.pids.insert(pid, id);
+        self.shadow.new_mm(id);
+        Ok(id)
+    }
+
+    /// Forget an mm whose VMAs and tables are gone.
+    pub(crate) fn release_mm(&mut self, id: MmId) {
+        let m = self.core.mms[id.0 as usize].take().expect("live mm");
+        debug_assert!(m.vmas.is_empty());
+        self.core.free_mm_ids.push(id.0);
+    }
+
+    /// Declare a file object (`file NAME SIZE`).
+    pub fn declare_file(&mut self, name: &str, size: u64) -> Result<FileId, OpError> {
+        if self.file_names.contains_key(name) {
+            return Err(OpError::File(format!("file {name} is already declared")));
+        }
+        let id = self.new_file(name.to_string(), size, false);
+        self.file_names.insert(name.to_string(), id);
+        Ok(id)
+    }
+
+    pub(crate) fn new_file(&mut self, name: String, size: u64, shmem: bool) -> FileId {
+        let slot = self
+            .core
+            .files
+            .iter()
+            .position(|f| f.is_none())
+            .unwrap_or_else(|| {
+                self.core.files.push(None);
+                self.core.files.len() - 1
+            });
+        let id = FileId(slot as u32);
+        self.core.files[slot] = Some(File::new(id, name, size, shmem, self.core.cfg.i_mmap));
+        self.shadow.new_file(id);
+        id
+    }
+
+    /// All live metadata objects, the core's and the backend's.
+    pub fn objects(&self) -> Objects {
+        let mut o = Objects::default();
+        self.core.core_objects(&mut o);
+        self.rmap.objects(&self.core, &mut o);
+        o
+    }
+
+    /// Record the peak of kernel-equivalent bytes (called after each op).
+    pub(crate) fn note_peak(&mut self) {
+        let b = self.objects().kernel_bytes();
+        self.peak_kernel_bytes = self.peak_kernel_bytes.max(b);
+    }
+
+    /// A VMA by id (convenience for tests and backends).
+    pub fn vma(&self, id: VmaId) -> &Vma {
+        &self.core.vmas[id]
+    }
+}
