@@ -123,7 +123,7 @@ impl Pte {
     #[inline]
     pub fn pfn(self) -> Option<Pfn> {
         self.is_present()
-            .then(|| Pfn((self.0 >> PAYLOAD_SHIFT) as u32))
+            .then_some(Pfn((self.0 >> PAYLOAD_SHIFT) as u32))
     }
     #[inline]
     pub fn writable(self) -> bool {
@@ -184,7 +184,7 @@ impl Pte {
     /// The page's own saved protection, if the entry carries one.
     #[inline]
     pub fn saved_prot(self) -> Option<Prot> {
-        (self.0 & SAVED_VALID != 0).then(|| Prot(((self.0 >> SAVED_SHIFT) & 7) as u8))
+        (self.0 & SAVED_VALID != 0).then_some(Prot(((self.0 >> SAVED_SHIFT) & 7) as u8))
     }
     /// The same entry with its saved protection replaced (not for none or
     /// guard entries).

@@ -288,7 +288,9 @@ pub fn replay<R: ReverseMap>(
                 writeln!(out, "err {} {} {}", tl.line, tl.op.name(), e)?;
             }
             Err(OpError::NoProcess(p)) => {
-                return Err(err_at(tl.line, format!("process {p}"), "a process that exists").into());
+                return Err(
+                    err_at(tl.line, format!("process {p}"), "a process that exists").into(),
+                );
             }
             Err(OpError::ProcessExists(p)) => {
                 return Err(err_at(
@@ -302,7 +304,9 @@ pub fn replay<R: ReverseMap>(
                 return Err(err_at(tl.line, m, "a file declared once, before its use").into());
             }
             Err(OpError::LateConfig) => {
-                return Err(err_at(tl.line, "config".into(), "config before every other op").into());
+                return Err(
+                    err_at(tl.line, "config".into(), "config before every other op").into(),
+                );
             }
         }
     }

@@ -250,3 +250,11 @@ impl ReverseMap for Scan {
     }
     fn objects(&self, _core: &Core, _out: &mut Objects) {}
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scan_passes_the_conformance_suite() {
+        crate::conformance::run_suite(super::Scan::default);
+    }
+}

@@ -1,0 +1,91 @@
+//! The backend registry: names, presets, and dispatch from a name to a
+//! concrete `ReverseMap` type.
+
+use rmap_core::{ReverseMap, Scan};
+
+/// Something to run with a concrete backend type.
+pub trait WithBackend {
+    type Out;
+    fn run<R: ReverseMap>(self, rmap: R) -> Self::Out;
+}
+
+/// One registered backend.
+pub struct Entry {
+    pub name: &'static str,
+    pub presets: fn() -> &'static [&'static str],
+    pub about: &'static str,
+}
+
+/// Every backend that can be run, in listing order.
+pub const BACKENDS: &[Entry] = &[Entry {
+    name: "scan",
+    presets: <Scan as ReverseMap>::presets,
+    about: "no reverse map: a walk scans every page table (the 2.4 way); the oracle",
+}];
+
+/// Every `name:preset` pair.
+pub fn all_specs() -> Vec<String> {
+    BACKENDS
+        .iter()
+        .flat_map(|e| (e.presets)().iter().map(move |p| format!("{}:{p}", e.name)))
+        .collect()
+}
+
+/// Split `NAME[:PRESET]`, filling in the default preset.
+pub fn resolve(spec: &str) -> Result<(&'static Entry, &'static str), String> {
+    let (name, preset) = match spec.split_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (spec, None),
+    };
+    let known = || {
+        BACKENDS
+            .iter()
+            .map(|e| e.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let e = BACKENDS
+        .iter()
+        .find(|e| e.name == name)
+        .ok_or_else(|| format!("unknown backend `{name}`; known backends: {}", known()))?;
+    let presets = (e.presets)();
+    let p = match preset {
+        None => presets[0],
+        Some(p) => presets.iter().find(|&&x| x == p).copied().ok_or_else(|| {
+            format!(
+                "backend `{name}` has no preset `{p}`; its presets: {}",
+                presets.join(", ")
+            )
+        })?,
+    };
+    Ok((e, p))
+}
+
+/// Run `w` with the backend `spec` names.
+pub fn with_backend<W: WithBackend>(spec: &str, w: W) -> Result<W::Out, String> {
+    let (e, preset) = resolve(spec)?;
+    match e.name {
+        "scan" => Ok(w.run(Scan::with_preset(preset).expect("listed preset"))),
+        other => Err(format!("backend `{other}` is listed but not wired")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_names_and_presets() {
+        let (e, p) = resolve("scan").unwrap();
+        assert_eq!((e.name, p), ("scan", "default"));
+        assert!(resolve("scan:default").is_ok());
+        let err = resolve("nope").err().unwrap();
+        assert!(
+            err.contains("unknown backend `nope`") && err.contains("scan"),
+            "{err}"
+        );
+        let err = resolve("scan:fast").err().unwrap();
+        assert!(err.contains("no preset `fast`"), "{err}");
+        assert!(all_specs().contains(&"scan:default".to_string()));
+    }
+}
