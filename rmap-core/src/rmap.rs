@@ -253,8 +253,77 @@ impl ReverseMap for Scan {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn scan_passes_the_conformance_suite() {
-        crate::conformance::run_suite(super::Scan::default);
+        crate::conformance::run_suite(Scan::default);
+    }
+
+    /// A backend whose walk forgets the last mapping it should report.
+    #[derive(Default)]
+    struct Forgetful(Scan);
+
+    impl ReverseMap for Forgetful {
+        fn name(&self) -> &'static str {
+            "forgetful"
+        }
+        fn preset(&self) -> &'static str {
+            "default"
+        }
+        fn presets() -> &'static [&'static str] {
+            &["default"]
+        }
+        fn with_preset(_: &str) -> Option<Self> {
+            Some(Self::default())
+        }
+        fn anon_prepare(
+            &mut self,
+            core: &mut Core,
+            vma: VmaId,
+            why: AnonNeed,
+        ) -> Result<(), Errno> {
+            self.0.anon_prepare(core, vma, why)
+        }
+        fn fork_vma(&mut self, _: &mut Core, _: VmaId, _: VmaId) -> Result<(), Errno> {
+            Ok(())
+        }
+        fn page_add_anon(&mut self, _: &mut Core, _: Pfn, _: MapAt, _: bool) {}
+        fn page_add_file(&mut self, _: &mut Core, _: Pfn, _: MapAt) {}
+        fn page_dup(&mut self, _: &mut Core, _: Pfn, _: MapAt, _: MapAt) {}
+        fn page_remove(&mut self, _: &mut Core, _: Pfn, _: MapAt) {}
+        fn walk(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk) {
+            core.scan_walk(pfn, out);
+            if out.cands.len() > 1 {
+                out.cands.pop();
+            }
+        }
+        fn objects(&self, _: &Core, _: &mut Objects) {}
+    }
+
+    #[test]
+    fn the_oracle_catches_a_walk_that_misses_a_mapping() {
+        let trace = "
+mmap 1 0x100000000000 8K rw- private
+touch 1 0x100000000000 8K w
+fork 1 2
+check
+";
+        let out = crate::conformance::run_trace(Forgetful::default(), trace).unwrap();
+        assert!(
+            out.starts_with("check 5 failed: forgetful walk of frame"),
+            "{out}"
+        );
+        // and the same trace is clean with the real scan
+        assert_eq!(
+            crate::conformance::run_trace(Scan::default(), trace).unwrap(),
+            ""
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "output differs")]
+    fn the_suite_fails_a_broken_backend() {
+        crate::conformance::run_suite(Forgetful::default);
     }
 }
