@@ -32,6 +32,9 @@ pub enum Cmd {
         /// Skip the shadow model (faster; `check` then validates structure only).
         #[arg(long)]
         no_integrity: bool,
+        /// Print, on standard error, the wall time spent in each kind of op.
+        #[arg(long)]
+        timing: bool,
     },
     /// List the backends and their presets.
     Backends,
@@ -58,6 +61,7 @@ pub fn run(cli: Cli) -> i32 {
             file,
             backend,
             no_integrity,
+            timing,
         } => {
             let text = match std::fs::read(&file) {
                 Ok(b) => String::from_utf8_lossy(&b).into_owned(),
@@ -74,6 +78,7 @@ pub fn run(cli: Cli) -> i32 {
                 text: &text,
                 name: &file.display().to_string(),
                 cfg,
+                timing,
             };
             match backends::with_backend(&backend, job) {
                 Err(e) => {
@@ -90,6 +95,7 @@ struct ReplayJob<'a> {
     text: &'a str,
     name: &'a str,
     cfg: Config,
+    timing: bool,
 }
 
 impl WithBackend for ReplayJob<'_> {
@@ -99,6 +105,19 @@ impl WithBackend for ReplayJob<'_> {
         let mut out = std::io::BufWriter::new(stdout.lock());
         let res = replay(self.text, self.name, rmap, self.cfg, &mut out);
         let flushed = out.flush();
+        if let (true, Ok(sum)) = (self.timing, &res) {
+            eprintln!(
+                "{:<10} {:>10} {:>14} {:>12}",
+                "op", "count", "total_ms", "ns_per_op"
+            );
+            for (op, (n, d)) in &sum.time_by_op {
+                eprintln!(
+                    "{op:<10} {n:>10} {:>14.3} {:>12}",
+                    d.as_secs_f64() * 1e3,
+                    d.as_nanos() / u128::from((*n).max(1))
+                );
+            }
+        }
         match res {
             Ok(sum) if flushed.is_ok() => i32::from(sum.check_failures > 0),
             Ok(_) => 2,

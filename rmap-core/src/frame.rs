@@ -125,12 +125,13 @@ struct ListHead {
 
 /// The frame table, its free pool and the LRU lists.
 pub struct FrameTable {
+    /// Frames handed out at least once; grows on demand up to `total`, so
+    /// a large simulated RAM costs host memory only as it is used.
     frames: Vec<Frame>,
+    total: u32,
     /// Frames freed and not yet reused (a stack: the most recently freed is
     /// reused first, like a per-CPU page list).
     free: Vec<u32>,
-    /// Frames `[next_fresh, len)` have never been used.
-    next_fresh: u32,
     used: u64,
     lists: [ListHead; 4],
 }
@@ -139,13 +140,17 @@ impl FrameTable {
     /// A table of `nframes` frames (at least 2); frame 0 is the zero page.
     pub fn new(nframes: u32) -> FrameTable {
         let nframes = nframes.max(2);
-        let mut frames = vec![Frame::default(); nframes as usize];
-        frames[0].flags = flags::USED;
-        frames[0].lru = NO_LRU;
+        let zero = Frame {
+            flags: flags::USED,
+            lru: NO_LRU,
+            lru_prev: NIL,
+            lru_next: NIL,
+            ..Frame::default()
+        };
         FrameTable {
-            frames,
+            frames: vec![zero],
+            total: nframes,
             free: Vec::new(),
-            next_fresh: 1,
             used: 0,
             lists: [ListHead {
                 head: NIL,
@@ -156,7 +161,7 @@ impl FrameTable {
     }
     /// Total frames, the zero page included.
     pub fn len(&self) -> u32 {
-        self.frames.len() as u32
+        self.total
     }
     pub fn is_empty(&self) -> bool {
         false
@@ -167,7 +172,7 @@ impl FrameTable {
     }
     /// Frames that can be allocated now.
     pub fn free_count(&self) -> u64 {
-        self.free.len() as u64 + (self.frames.len() as u64 - self.next_fresh as u64)
+        self.free.len() as u64 + (self.total as u64 - self.frames.len() as u64)
     }
     #[inline]
     pub fn get(&self, pfn: Pfn) -> &Frame {
@@ -181,9 +186,9 @@ impl FrameTable {
     pub fn alloc(&mut self) -> Option<Pfn> {
         let idx = if let Some(i) = self.free.pop() {
             i
-        } else if (self.next_fresh as usize) < self.frames.len() {
-            self.next_fresh += 1;
-            self.next_fresh - 1
+        } else if (self.frames.len() as u32) < self.total {
+            self.frames.push(Frame::default());
+            self.frames.len() as u32 - 1
         } else {
             return None;
         };
@@ -220,7 +225,7 @@ impl FrameTable {
     }
     /// All frame numbers that were ever handed out (for validation scans).
     pub fn touched(&self) -> impl Iterator<Item = Pfn> + '_ {
-        (1..self.next_fresh).map(Pfn)
+        (1..self.frames.len() as u32).map(Pfn)
     }
     /// Number of frames on the free stack (for validation).
     pub fn free_stack_len(&self) -> usize {
@@ -318,7 +323,7 @@ impl FrameTable {
                     return Err(format!("LRU list {l:?} broken at frame {cur}"));
                 }
                 n += 1;
-                if n > self.frames.len() as u64 {
+                if n > self.total as u64 {
                     return Err(format!("LRU list {l:?} has a cycle"));
                 }
                 prev = cur;

@@ -230,6 +230,8 @@ pub struct ReplaySummary {
     pub ops: u64,
     pub errors: u64,
     pub check_failures: u64,
+    /// Per op keyword: how many ran and the wall time they took in total.
+    pub time_by_op: std::collections::BTreeMap<&'static str, (u64, std::time::Duration)>,
 }
 
 /// Why a replay stopped early.
@@ -276,7 +278,12 @@ pub fn replay<R: ReverseMap>(
         }
         let s = sys.as_mut().expect("system built");
         sum.ops += 1;
-        match s.apply(&tl.op) {
+        let t0 = std::time::Instant::now();
+        let res = s.apply(&tl.op);
+        let e = sum.time_by_op.entry(tl.op.name()).or_default();
+        e.0 += 1;
+        e.1 += t0.elapsed();
+        match res {
             Ok(Output::Nothing) => {}
             Ok(Output::Text(t)) => writeln!(out, "{t}")?,
             Ok(Output::CheckFailed(why)) => {
