@@ -12,7 +12,10 @@ fn replay_text(text: &str, extra: &[&str]) -> Output {
     let dir = std::env::temp_dir().join(format!("rmap-cli-{}-{}", std::process::id(), text.len()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("t.trace");
-    std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = bin().arg("replay").arg(&path).args(extra).output().unwrap();
     std::fs::remove_dir_all(&dir).ok();
     out
@@ -46,13 +49,23 @@ dump 2
     assert!(out.starts_with(expected_head), "{out}");
     let last = out.lines().last().unwrap();
     let v: serde_json::Value = serde_json::from_str(last).unwrap();
-    for key in ["vmas", "processes", "frames_used", "pt_pages", "swap_used", "kernel_bytes"] {
+    for key in [
+        "vmas",
+        "processes",
+        "frames_used",
+        "pt_pages",
+        "swap_used",
+        "kernel_bytes",
+    ] {
         assert!(v[key].is_u64(), "stats all lacks {key}: {last}");
     }
     for key in ["walks", "vmas_visited", "ptes_checked", "hits"] {
         assert!(v["rmap"][key].is_u64(), "stats all lacks rmap.{key}");
     }
-    assert!(v["rmap"]["walks"].as_u64().unwrap() > 0, "reclaim walked nothing");
+    assert!(
+        v["rmap"]["walks"].as_u64().unwrap() > 0,
+        "reclaim walked nothing"
+    );
     assert_eq!(v["objects"]["vm_area_struct"], v["vmas"]);
     // Same input, same output: determinism.
     let again = bin().args(["replay", path]).output().unwrap();
@@ -62,42 +75,73 @@ dump 2
 #[test]
 fn malformed_lines_name_file_and_line_and_exit_2() {
     let cases = [
-        ("mmap 1 0x100000000000 4K rw- private\nmunmap 1 zz 4K\n", ":2: found `zz`"),
+        (
+            "mmap 1 0x100000000000 4K rw- private\nmunmap 1 zz 4K\n",
+            ":2: found `zz`",
+        ),
         ("mmap 1 0x100000000000 4K rwz private\n", ":1: found `rwz`"),
         ("frobnicate\n", ":1: found `frobnicate`"),
         ("dump 1\nconfig ram=1M\n", ":2:"),
         ("mmap 1 0x100000000000 4K rw- private file=nope\n", ":1:"),
         ("touch 7 0x100000000000 4K r\n", ":1: found `process 7`"),
         ("fork 1 1\n", ":1: found `process 1`"),
-        ("config ram=4K\nmmap 1 0x100000000000 4K rw- private\n", ":2:"),
-        ("mmap 1 0x100000000000 99999999999999999999999 rw- private\n", ":1:"),
+        (
+            "config ram=4K\nmmap 1 0x100000000000 4K rw- private\n",
+            ":2:",
+        ),
+        (
+            "mmap 1 0x100000000000 99999999999999999999999 rw- private\n",
+            ":1:",
+        ),
     ];
     for (text, want) in cases {
         let o = replay_text(text, &[]);
         assert_eq!(o.status.code(), Some(2), "{text:?}: {}", stderr(&o));
         let err = stderr(&o);
-        assert!(err.contains("t.trace") && err.contains(want), "{text:?}: {err}");
+        assert!(
+            err.contains("t.trace") && err.contains(want),
+            "{text:?}: {err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
     }
 }
 
 #[test]
 fn lines_before_a_malformed_one_run() {
-    let o = replay_text("mmap 1 0x100000000000 4K rw- private\ndump 1\nbogus\ndump 1\n", &[]);
+    let o = replay_text(
+        "mmap 1 0x100000000000 4K rw- private\ndump 1\nbogus\ndump 1\n",
+        &[],
+    );
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(stdout(&o), "dump 1\n100000000000-100000001000 rw-p 00000000\n");
+    assert_eq!(
+        stdout(&o),
+        "dump 1\n100000000000-100000001000 rw-p 00000000\n"
+    );
 }
 
 #[test]
 fn unknown_backend_or_preset_is_a_clear_error() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/basic.trace");
-    let o = bin().args(["replay", path, "--backend", "nosuch"]).output().unwrap();
+    let o = bin()
+        .args(["replay", path, "--backend", "nosuch"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unknown backend `nosuch`"), "{}", stderr(&o));
-    let o = bin().args(["replay", path, "--backend", "scan:turbo"]).output().unwrap();
+    assert!(
+        stderr(&o).contains("unknown backend `nosuch`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = bin()
+        .args(["replay", path, "--backend", "scan:turbo"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no preset `turbo`"), "{}", stderr(&o));
-    let o = bin().args(["replay", "/nonexistent/x.trace"]).output().unwrap();
+    let o = bin()
+        .args(["replay", "/nonexistent/x.trace"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
 
