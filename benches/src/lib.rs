@@ -7,3 +7,6 @@
 
 pub mod backends;
 pub mod cli;
+pub mod fidelity;
+pub mod kernel;
+pub mod tracegen;

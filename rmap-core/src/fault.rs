@@ -195,6 +195,14 @@ impl<R: ReverseMap> System<R> {
     ) -> Result<(), Errno> {
         let v = self.core.vmas[vid];
         let file = v.file.expect("file VMA");
+        let cow = acc == Access::Write && !v.is_shared();
+        if cow {
+            // Linux's do_cow_fault prepares the anon_vma before it asks the
+            // file for the page, so even a write that ends in SIGBUS leaves
+            // the VMA with anonymous state (it decides later merges).
+            self.rmap
+                .anon_prepare(&mut self.core, vid, AnonNeed::WriteFault)?;
+        }
         if pgoff >= self.core.file(file).pages() {
             return Err(Errno::EFAULT); // SIGBUS
         }
@@ -208,12 +216,9 @@ impl<R: ReverseMap> System<R> {
             addr,
             pte: p,
         };
-        if acc == Access::Write && !v.is_shared() {
+        if cow {
             self.lock_page(page);
-            let new = self
-                .rmap
-                .anon_prepare(&mut self.core, vid, AnonNeed::WriteFault)
-                .and_then(|_| self.alloc_frame());
+            let new = self.alloc_frame();
             self.unlock_page(page);
             let new = new?;
             self.core.counters.cow_faults += 1;
