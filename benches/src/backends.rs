@@ -1,6 +1,7 @@
 //! The backend registry: names, presets, and dispatch from a name to a
 //! concrete `ReverseMap` type.
 
+use pte_chain::PteChain;
 use rmap_core::{ReverseMap, Scan};
 
 /// Something to run with a concrete backend type.
@@ -17,11 +18,18 @@ pub struct Entry {
 }
 
 /// Every backend that can be run, in listing order.
-pub const BACKENDS: &[Entry] = &[Entry {
-    name: "scan",
-    presets: <Scan as ReverseMap>::presets,
-    about: "no reverse map: a walk scans every page table (the 2.4 way); the oracle",
-}];
+pub const BACKENDS: &[Entry] = &[
+    Entry {
+        name: "scan",
+        presets: <Scan as ReverseMap>::presets,
+        about: "no reverse map: a walk scans every page table (the 2.4 way); the oracle",
+    },
+    Entry {
+        name: "pte-chain",
+        presets: <PteChain as ReverseMap>::presets,
+        about: "per-page chains of PTE addresses (the 2.5 rmap)",
+    },
+];
 
 /// Every `name:preset` pair.
 pub fn all_specs() -> Vec<String> {
@@ -66,6 +74,7 @@ pub fn with_backend<W: WithBackend>(spec: &str, w: W) -> Result<W::Out, String> 
     let (e, preset) = resolve(spec)?;
     match e.name {
         "scan" => Ok(w.run(Scan::with_preset(preset).expect("listed preset"))),
+        "pte-chain" => Ok(w.run(PteChain::with_preset(preset).expect("listed preset"))),
         other => Err(format!("backend `{other}` is listed but not wired")),
     }
 }

@@ -132,28 +132,6 @@ check
 ",
     },
     Case {
-        // Linux prepares the anon_vma of a private file VMA before a write
-        // fault finds the page past EOF; the two VMAs written this way then
-        // have distinct anonymous state, so a mapping between them merges
-        // with the left one only (checked against the live kernel).
-        name: "cow-fault-past-eof-prepares-anon",
-        trace: "
-file f 4K
-mmap 1 0x100000000000 4K rw- private file=f off=0x1000
-touch 1 0x100000000000 4K w
-mmap 1 0x100000002000 4K rw- private file=f off=0x3000
-touch 1 0x100000002000 4K w
-mmap 1 0x100000001000 4K rw- private file=f off=0x2000
-dump 1
-",
-        expect: "err 4 touch EFAULT
-err 6 touch EFAULT
-dump 1
-100000000000-100000002000 rw-p 00001000 f
-100000002000-100000003000 rw-p 00003000 f
-",
-    },
-    Case {
         name: "mprotect-split-and-remerge",
         trace: "
 mmap 1 0x100000000000 32K r-- private

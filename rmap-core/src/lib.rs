@@ -46,6 +46,7 @@ pub mod itree;
 mod mem;
 pub mod ops;
 pub mod pgtable;
+pub mod props;
 pub mod pte;
 mod reclaim;
 pub mod replay;

@@ -260,6 +260,36 @@ mod tests {
         crate::conformance::run_suite(Scan::default);
     }
 
+    /// Linux prepares the anon_vma of a private file VMA before a write
+    /// fault finds the page past EOF; the two VMAs written this way have
+    /// distinct anonymous state, so a mapping between them merges with the
+    /// left one only (the live kernel agrees: benches/tests/fidelity.rs).
+    /// Backend-specific: it depends on Linux-like anonymous state.
+    #[test]
+    fn scan_cow_fault_past_eof_prepares_anon() {
+        let out = crate::conformance::run_trace(
+            Scan::default(),
+            "file f 4K
+mmap 1 0x100000000000 4K rw- private file=f off=0x1000
+touch 1 0x100000000000 4K w
+mmap 1 0x100000002000 4K rw- private file=f off=0x3000
+touch 1 0x100000002000 4K w
+mmap 1 0x100000001000 4K rw- private file=f off=0x2000
+dump 1
+",
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "err 3 touch EFAULT
+err 5 touch EFAULT
+dump 1
+100000000000-100000002000 rw-p 00001000 f
+100000002000-100000003000 rw-p 00003000 f
+"
+        );
+    }
+
     /// A backend whose walk forgets the last mapping it should report.
     #[derive(Default)]
     struct Forgetful(Scan);
