@@ -1,6 +1,7 @@
 //! The backend registry: names, presets, and dispatch from a name to a
 //! concrete `ReverseMap` type.
 
+use objrmap::ObjRmap;
 use pte_chain::PteChain;
 use rmap_core::{ReverseMap, Scan};
 
@@ -28,6 +29,11 @@ pub const BACKENDS: &[Entry] = &[
         name: "pte-chain",
         presets: <PteChain as ReverseMap>::presets,
         about: "per-page chains of PTE addresses (the 2.5 rmap)",
+    },
+    Entry {
+        name: "objrmap",
+        presets: <ObjRmap as ReverseMap>::presets,
+        about: "object-based: file pages through i_mmap; anonymous pages on PTE chains or anonmm",
     },
 ];
 
@@ -75,6 +81,7 @@ pub fn with_backend<W: WithBackend>(spec: &str, w: W) -> Result<W::Out, String> 
     match e.name {
         "scan" => Ok(w.run(Scan::with_preset(preset).expect("listed preset"))),
         "pte-chain" => Ok(w.run(PteChain::with_preset(preset).expect("listed preset"))),
+        "objrmap" => Ok(w.run(ObjRmap::with_preset(preset).expect("listed preset"))),
         other => Err(format!("backend `{other}` is listed but not wired")),
     }
 }

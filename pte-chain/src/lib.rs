@@ -99,6 +99,9 @@ struct Block {
 /// The pte-chain backend.
 pub struct PteChain {
     shape: Shape,
+    /// Only anonymous pages are tracked (objrmap's anonymous fallback);
+    /// file pages are the caller's business.
+    anon_only: bool,
     heads: Vec<Head>,
     blocks: Vec<Block>,
     free_blocks: Vec<u32>,
@@ -109,11 +112,22 @@ impl PteChain {
     fn new(shape: Shape) -> Self {
         PteChain {
             shape,
+            anon_only: false,
             heads: Vec::new(),
             blocks: Vec::new(),
             free_blocks: Vec::new(),
             live_blocks: 0,
         }
+    }
+
+    /// An instance that will be told of anonymous pages only (objrmap keeps
+    /// anonymous memory on PTE chains and finds file pages through
+    /// `i_mmap`); its validation then checks anonymous pages only.
+    pub fn for_anon_pages(preset: &str) -> Option<Self> {
+        Self::with_preset(preset).map(|c| PteChain {
+            anon_only: true,
+            ..c
+        })
     }
 
     /// Live chain blocks (the `pte_chain` objects).
@@ -335,7 +349,8 @@ impl ReverseMap for PteChain {
         for (i, &h) in self.heads.iter().enumerate() {
             let pfn = Pfn(i as u32);
             self.entries(pfn, &mut buf);
-            let used = core.frames.is_used(pfn);
+            let used = core.frames.is_used(pfn)
+                && (!self.anon_only || core.frames.get(pfn).has(rmap_core::frame::flags::ANON));
             let mapcount = if used {
                 core.frames.get(pfn).mapcount as usize
             } else {

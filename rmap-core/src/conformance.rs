@@ -258,6 +258,40 @@ err 23 remap EINVAL
 ",
     },
     Case {
+        // remap_file_pages with MAP_CHGPROT inside a many-prots shared
+        // mapping of shared anonymous memory: per-page protections and
+        // nonlinear offsets survive reclaim (written back to the object),
+        // the refault finds the right offsets, and the fork child keeps both.
+        name: "remap-chgprot-many-prots-reclaim",
+        trace: "
+config ram=512K swap=1M
+mmap 1 0x100000000000 32K rw- shared,many_prots
+touch 1 0x100000000000 32K w
+remap 1 0x100000000000 4K 7 r--
+remap 1 0x100000001000 4K 6
+remap 1 0x100000002000 4K 5 ---
+remap 1 0x100000007000 4K 0 rw-
+touch 1 0x100000001000 4K w
+reclaim 1000
+check
+touch 1 0x100000000000 4K w
+touch 1 0x100000002000 4K r
+fork 1 2
+touch 2 0x100000000000 8K r
+touch 2 0x100000002000 4K r
+touch 2 0x100000007000 4K w
+reclaim 1000
+check
+dump 2
+",
+        expect: "err 12 touch EFAULT
+err 13 touch EFAULT
+err 16 touch EFAULT
+dump 2
+100000000000-100000008000 rw-s 00000000
+",
+    },
+    Case {
         name: "many-prots-no-split-and-swap",
         trace: "
 config ram=512K swap=4M

@@ -27,7 +27,11 @@ impl<R: ReverseMap> System<R> {
         }
         let cm = self.spawn(child)?;
         self.core.counters.forks += 1;
-        if let Err(e) = self.dup_mmap(pm, cm) {
+        let res = self
+            .rmap
+            .fork_mm(&mut self.core, pm, cm)
+            .and_then(|_| self.dup_mmap(pm, cm));
+        if let Err(e) = res {
             self.teardown(cm);
             self.pids.remove(&child);
             self.shadow.drop_mm(cm);

@@ -10,6 +10,7 @@
 //!
 //! Hook protocol (every hook gets the core after the core's own change,
 //! unless it says "before"):
+//! - `fork_mm` / `mm_release`: an address space is forked / gone;
 //! - `vma_link`: a new VMA was inserted (mmap, or a fork child with
 //!   `VM_WIPEONFORK`);
 //! - `fork_vma`: a fork child VMA was inserted (instead of `vma_link`);
@@ -141,6 +142,15 @@ pub trait ReverseMap: Send + Sync + 'static {
     fn i_mmap_shape(&self) -> Option<crate::file::IMapShape> {
         None
     }
+
+    // ----- address spaces -----
+    /// `child` is being forked from `parent`, before any VMA is copied.
+    fn fork_mm(&mut self, _core: &mut Core, _parent: MmId, _child: MmId) -> Result<(), Errno> {
+        Ok(())
+    }
+    /// `mm` is gone (exit, exec, failed fork): its VMAs and pages are
+    /// already unmapped.
+    fn mm_release(&mut self, _core: &mut Core, _mm: MmId) {}
 
     // ----- VMA lifecycle -----
     fn vma_link(&mut self, _core: &mut Core, _vma: VmaId) {}

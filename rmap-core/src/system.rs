@@ -335,6 +335,7 @@ impl<R: ReverseMap> System<R> {
 
     /// Forget an mm whose VMAs and tables are gone.
     pub(crate) fn release_mm(&mut self, id: MmId) {
+        self.rmap.mm_release(&mut self.core, id);
         let m = self.core.mms[id.0 as usize].take().expect("live mm");
         debug_assert!(m.vmas.is_empty());
         self.core.free_mm_ids.push(id.0);
