@@ -1,5 +1,827 @@
-//! # anonvma (not implemented yet)
+//! # anonvma: anon_vma reverse maps, from 2.6.7 to today
 //!
-//! This crate will hold the `anonvma` reverse-mapping backend for rmap-lab (see
-//! the project's issues). It is a placeholder so that the workspace layout is
-//! final; it exports nothing yet and no backend list includes it.
+//! An anonymous page points to an `anon_vma`, the set of VMAs in which it
+//! may be mapped; a walk visits those VMAs and looks at the page's address
+//! in each. File pages are found through the file's `i_mmap` (objrmap's
+//! interval-tree walk). Each step of the design's history is a preset:
+//!
+//! | preset | what it adds |
+//! |---|---|
+//! | `andrea-2.6.7` | one anon_vma per VMA family: a list of VMAs; fork children join the parent's; a walk visits every VMA on the list |
+//! | `rmap40-2.6.7` | at the first write fault, share the anon_vma of an adjacent VMA that mprotect could make mergeable (next first, then previous) |
+//! | `avc-2.6.34` | `anon_vma_chain`: every child VMA gets its own anon_vma and links to all its ancestors'; COWed pages hang off the child's anon_vma, pages swapped in while still shared off the oldest one; a walk visits only the VMAs of the page's anon_vma whose range covers it |
+//! | `reuse-3.19` | at fork, reuse an anon_vma that no VMA and at most one child uses (degree < 2) instead of allocating one |
+//! | `linux` (default) | Linux 6.18: reuse needs no active VMA and fewer than two children; merges refused next to a VMA with a non-singular chain; a reused page moves to the VMA's anon_vma |
+//! | `unfaulted` | `linux` plus a flag bit in the VMA's anon word: guard install on a never-faulted VMA sets the flag instead of allocating an anon_vma; fork copies such a VMA's page tables; the first write fault replaces the flag by a real anon_vma; removing guards from the whole VMA clears it |
+//!
+//! Lifetimes follow `mm/rmap.c`: an anon_vma dies when no chain links to
+//! it; a root stays until its last descendant dies (each descendant holds a
+//! reference to it), so live counts match the kernel's slab counts.
+//!
+//! The VMA's anon word: 0 = none, 1 = the unfaulted flag, else
+//! `(anon_vma id + 1) << 1` (anon_vmas are word aligned, so bit 0 is free).
+//! Every path outside this crate sees the masked value
+//! ([`ReverseMap::anon_state`]).
+//!
+//! Invariants (checked by `validate`): every chain entry of a VMA is matched
+//! by the VMA in that anon_vma's set and the reverse; `num_active_vmas` and
+//! `num_children` and root reference counts match the structures; a VMA's
+//! own anon_vma is on its chain; every mapped anonymous page names a live
+//! anon_vma.
+
+use rmap_core::frame::flags as pf;
+use rmap_core::rmap::{MapAt, Objects, Walk, sizes};
+use rmap_core::{AnonNeed, Cand, Core, Errno, IMapShape, Pfn, ReverseMap, VmaId, vma::vmf};
+
+const UNFAULTED: u64 = 1;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Era {
+    /// 2.6.7: one list per family, no chains.
+    Family,
+    /// 2.6.34 and later: anon_vma_chain.
+    Chains,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reuse {
+    None,
+    /// 3.19: `degree < 2` and not the source VMA's own anon_vma.
+    Degree,
+    /// today: `num_children < 2 && num_active_vmas == 0`.
+    Counters,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Preset {
+    name: &'static str,
+    era: Era,
+    share_neighbour: bool,
+    reuse: Reuse,
+    /// Merge refused beside a VMA whose chain is not singular.
+    singular_rule: bool,
+    /// A write that reuses an exclusive page moves it to the VMA's own
+    /// anon_vma (`page_move_anon_rmap`, 2.6.35 on).
+    modern_pages: bool,
+    unfaulted: bool,
+}
+
+const PRESETS: [Preset; 6] = [
+    Preset {
+        name: "linux",
+        era: Era::Chains,
+        share_neighbour: true,
+        reuse: Reuse::Counters,
+        singular_rule: true,
+        modern_pages: true,
+        unfaulted: false,
+    },
+    Preset {
+        name: "andrea-2.6.7",
+        era: Era::Family,
+        share_neighbour: false,
+        reuse: Reuse::None,
+        singular_rule: false,
+        modern_pages: false,
+        unfaulted: false,
+    },
+    Preset {
+        name: "rmap40-2.6.7",
+        era: Era::Family,
+        share_neighbour: true,
+        reuse: Reuse::None,
+        singular_rule: false,
+        modern_pages: false,
+        unfaulted: false,
+    },
+    Preset {
+        name: "avc-2.6.34",
+        era: Era::Chains,
+        share_neighbour: true,
+        reuse: Reuse::None,
+        singular_rule: true,
+        modern_pages: false,
+        unfaulted: false,
+    },
+    Preset {
+        name: "reuse-3.19",
+        era: Era::Chains,
+        share_neighbour: true,
+        reuse: Reuse::Degree,
+        singular_rule: true,
+        modern_pages: true,
+        unfaulted: false,
+    },
+    Preset {
+        name: "unfaulted",
+        era: Era::Chains,
+        share_neighbour: true,
+        reuse: Reuse::Counters,
+        singular_rule: true,
+        modern_pages: true,
+        unfaulted: true,
+    },
+];
+const PRESET_NAMES: [&str; 6] = [
+    "linux",
+    "andrea-2.6.7",
+    "rmap40-2.6.7",
+    "avc-2.6.34",
+    "reuse-3.19",
+    "unfaulted",
+];
+
+/// One anon_vma.
+#[derive(Clone, Debug, Default)]
+struct AnonVma {
+    live: bool,
+    root: u32,
+    parent: u32,
+    /// VMAs linked to it (one anon_vma_chain each, or list members in the
+    /// 2.6.7 era), in link order.
+    vmas: Vec<VmaId>,
+    /// Child anon_vmas whose parent this is (a root counts itself).
+    num_children: u32,
+    /// VMAs whose own anon_vma this is.
+    num_active_vmas: u32,
+    /// References: its own, plus one per live descendant if a root.
+    refcount: u32,
+}
+
+/// The anon_vma backend.
+pub struct AnonVmaRmap {
+    p: Preset,
+    avs: Vec<AnonVma>,
+    free_ids: Vec<u32>,
+    live: u64,
+    /// Each VMA's chain: the anon_vmas it links to, oldest first.
+    chains: Vec<Vec<u32>>,
+    chain_links: u64,
+}
+
+#[inline]
+fn word_of(id: u32) -> u64 {
+    (id as u64 + 1) << 1
+}
+#[inline]
+fn id_of(word: u64) -> Option<u32> {
+    (word > UNFAULTED).then(|| ((word >> 1) - 1) as u32)
+}
+
+impl AnonVmaRmap {
+    fn new(p: Preset) -> Self {
+        AnonVmaRmap {
+            p,
+            avs: Vec::new(),
+            free_ids: Vec::new(),
+            live: 0,
+            chains: Vec::new(),
+            chain_links: 0,
+        }
+    }
+
+    fn own(core: &Core, vma: VmaId) -> Option<u32> {
+        id_of(core.vmas[vma].anon)
+    }
+
+    fn chain(&mut self, vma: VmaId) -> &mut Vec<u32> {
+        let i = vma.0 as usize;
+        if self.chains.len() <= i {
+            self.chains.resize(i + 1, Vec::new());
+        }
+        &mut self.chains[i]
+    }
+    fn chain_of(&self, vma: VmaId) -> &[u32] {
+        self.chains
+            .get(vma.0 as usize)
+            .map_or(&[], |c| c.as_slice())
+    }
+
+    fn alloc(&mut self) -> u32 {
+        let id = self.free_ids.pop().unwrap_or_else(|| {
+            self.avs.push(AnonVma::default());
+            self.avs.len() as u32 - 1
+        });
+        self.avs[id as usize] = AnonVma {
+            live: true,
+            root: id,
+            parent: id,
+            refcount: 1,
+            ..AnonVma::default()
+        };
+        self.live += 1;
+        id
+    }
+
+    /// `anon_vma_chain_link`: `vma` now links to `av`.
+    fn link(&mut self, vma: VmaId, av: u32) {
+        self.chain(vma).push(av);
+        self.avs[av as usize].vmas.push(vma);
+        if self.p.era == Era::Chains {
+            self.chain_links += 1;
+        }
+    }
+
+    fn put(&mut self, av: u32) {
+        let a = &mut self.avs[av as usize];
+        a.refcount -= 1;
+        if a.refcount > 0 {
+            return;
+        }
+        let root = a.root;
+        *a = AnonVma::default();
+        self.free_ids.push(av);
+        self.live -= 1;
+        if root != av {
+            self.put(root);
+        }
+    }
+
+    /// `find_mergeable_anon_vma`: the anon_vma of an adjacent VMA that
+    /// could become one VMA with this one by mprotect (next, then prev).
+    fn find_mergeable(&self, core: &Core, vma: VmaId) -> Option<u32> {
+        let compatible = |a: VmaId, b: VmaId| {
+            let (x, y) = (&core.vmas[a], &core.vmas[b]);
+            x.end == y.start
+                && x.file == y.file
+                && (x.flags ^ y.flags) & !(vmf::PROT_MASK | vmf::STICKY) == 0
+                && y.pgoff == x.pgoff + x.pages()
+        };
+        let usable = |old: VmaId| {
+            let av = Self::own(core, old)?;
+            (!self.p.singular_rule || self.chain_of(old).len() == 1).then_some(av)
+        };
+        if let Some(n) = core.vma_next(vma)
+            && compatible(vma, n)
+            && let Some(av) = usable(n)
+        {
+            return Some(av);
+        }
+        if let Some(p) = core.vma_prev(vma)
+            && compatible(p, vma)
+        {
+            return usable(p);
+        }
+        None
+    }
+
+    /// `anon_vma_clone(dst, src)`: link `dst` to every anon_vma of `src`,
+    /// possibly reusing one as `dst`'s own.
+    fn clone_chain(&mut self, core: &mut Core, dst: VmaId, src: VmaId) {
+        let chain: Vec<u32> = self.chain_of(src).to_vec();
+        let src_own = Self::own(core, src);
+        for av in chain {
+            self.link(dst, av);
+            if Self::own(core, dst).is_none() && src_own.is_some() {
+                let a = &self.avs[av as usize];
+                let reuse = match self.p.reuse {
+                    Reuse::None => false,
+                    Reuse::Degree => Some(av) != src_own && a.num_children + a.num_active_vmas < 2,
+                    Reuse::Counters => a.num_children < 2 && a.num_active_vmas == 0,
+                };
+                if reuse {
+                    core.vmas[dst].anon = word_of(av);
+                }
+            }
+        }
+        if let Some(own) = Self::own(core, dst) {
+            self.avs[own as usize].num_active_vmas += 1;
+        }
+    }
+
+    /// `unlink_anon_vmas`.
+    fn unlink(&mut self, core: &mut Core, vma: VmaId) {
+        let chain = std::mem::take(self.chain(vma));
+        let mut empty = Vec::new();
+        for &av in &chain {
+            let a = &mut self.avs[av as usize];
+            a.vmas.retain(|&v| v != vma);
+            if self.p.era == Era::Chains {
+                self.chain_links -= 1;
+            }
+            if a.vmas.is_empty() {
+                let parent = a.parent;
+                self.avs[parent as usize].num_children -= 1;
+                empty.push(av);
+            }
+        }
+        if let Some(own) = Self::own(core, vma) {
+            self.avs[own as usize].num_active_vmas -= 1;
+        }
+        core.vmas[vma].anon = 0;
+        for av in empty {
+            self.put(av);
+        }
+    }
+
+    fn page_av(core: &Core, pfn: Pfn) -> Option<u32> {
+        let m = core.frames.get(pfn).mapping;
+        (m != 0).then(|| (m - 1) as u32)
+    }
+    fn set_page_av(core: &mut Core, pfn: Pfn, av: u32) {
+        core.frames.get_mut(pfn).mapping = av as u64 + 1;
+    }
+
+    /// Live anon_vmas (the `anon_vma` objects).
+    pub fn anon_vmas(&self) -> u64 {
+        self.live
+    }
+}
+
+impl ReverseMap for AnonVmaRmap {
+    fn name(&self) -> &'static str {
+        "anonvma"
+    }
+    fn preset(&self) -> &'static str {
+        self.p.name
+    }
+    fn presets() -> &'static [&'static str] {
+        &PRESET_NAMES
+    }
+    fn with_preset(preset: &str) -> Option<Self> {
+        PRESETS
+            .iter()
+            .find(|p| p.name == preset)
+            .map(|&p| AnonVmaRmap::new(p))
+    }
+    fn i_mmap_shape(&self) -> Option<IMapShape> {
+        Some(IMapShape::IntervalTree)
+    }
+
+    fn anon_state(&self, core: &Core, vma: VmaId) -> u64 {
+        core.vmas[vma].anon & !UNFAULTED
+    }
+
+    fn can_merge_anon(&self, core: &Core, tgt: VmaId, src: Option<VmaId>) -> bool {
+        let t = self.anon_state(core, tgt);
+        let s = src.map_or(0, |s| self.anon_state(core, s));
+        let uncowed = |v: VmaId| {
+            self.p.singular_rule && self.anon_state(core, v) != 0 && self.chain_of(v).len() != 1
+        };
+        match (t, s) {
+            (0, 0) => true,
+            (0, _) => !uncowed(src.expect("src has state")),
+            (_, 0) => !uncowed(tgt),
+            (a, b) => a == b,
+        }
+    }
+
+    fn anon_prepare(&mut self, core: &mut Core, vma: VmaId, why: AnonNeed) -> Result<(), Errno> {
+        let word = core.vmas[vma].anon;
+        if id_of(word).is_some() {
+            return Ok(());
+        }
+        if self.p.unfaulted && why == AnonNeed::Guard {
+            core.vmas[vma].anon = UNFAULTED;
+            return Ok(());
+        }
+        let shared = if self.p.share_neighbour {
+            self.find_mergeable(core, vma)
+        } else {
+            None
+        };
+        let av = match shared {
+            Some(av) => av,
+            None => {
+                let av = self.alloc();
+                self.avs[av as usize].num_children += 1; // self-parent link of a new root
+                av
+            }
+        };
+        core.vmas[vma].anon = word_of(av);
+        self.link(vma, av);
+        self.avs[av as usize].num_active_vmas += 1;
+        Ok(())
+    }
+
+    fn vma_split(&mut self, core: &mut Core, orig: VmaId, new: VmaId) -> Result<(), Errno> {
+        // `new` carries a copy of orig's word already.
+        if id_of(core.vmas[orig].anon).is_none() {
+            return Ok(());
+        }
+        match self.p.era {
+            Era::Family => {
+                let av = Self::own(core, orig).expect("own");
+                self.link(new, av);
+                self.avs[av as usize].num_active_vmas += 1;
+            }
+            Era::Chains => self.clone_chain(core, new, orig),
+        }
+        Ok(())
+    }
+
+    fn vma_absorb(&mut self, core: &mut Core, dst: VmaId, src: VmaId) {
+        // dup_anon_vma: dst takes src's anon_vma if it has none.
+        let (d, s) = (core.vmas[dst].anon, core.vmas[src].anon);
+        if id_of(d).is_none()
+            && let Some(av) = id_of(s)
+        {
+            core.vmas[dst].anon = s;
+            match self.p.era {
+                Era::Family => {
+                    self.link(dst, av);
+                    self.avs[av as usize].num_active_vmas += 1;
+                }
+                Era::Chains => self.clone_chain(core, dst, src),
+            }
+        } else if d == 0 && s == UNFAULTED {
+            core.vmas[dst].anon = UNFAULTED;
+        }
+    }
+
+    fn vma_unlink(&mut self, core: &mut Core, vma: VmaId) {
+        self.unlink(core, vma);
+    }
+
+    fn fork_vma(&mut self, core: &mut Core, parent: VmaId, child: VmaId) -> Result<(), Errno> {
+        let Some(pav) = Self::own(core, parent) else {
+            // none, or just the unfaulted flag (copied with the word)
+            return Ok(());
+        };
+        match self.p.era {
+            Era::Family => {
+                self.link(child, pav);
+                self.avs[pav as usize].num_active_vmas += 1;
+            }
+            Era::Chains => {
+                core.vmas[child].anon = 0;
+                self.clone_chain(core, child, parent);
+                if Self::own(core, child).is_some() {
+                    return Ok(());
+                }
+                let av = self.alloc();
+                let root = self.avs[pav as usize].root;
+                let a = &mut self.avs[av as usize];
+                a.root = root;
+                a.parent = pav;
+                a.num_active_vmas = 1;
+                self.avs[root as usize].refcount += 1;
+                core.vmas[child].anon = word_of(av);
+                self.link(child, av);
+                self.avs[pav as usize].num_children += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn page_add_anon(&mut self, core: &mut Core, pfn: Pfn, at: MapAt, new_page: bool) {
+        let Some(own) = Self::own(core, at.vma) else {
+            debug_assert!(false, "anonymous page in VMA {:?} without anon_vma", at.vma);
+            return;
+        };
+        let f = core.frames.get(pfn);
+        if new_page {
+            // Swapped in while other swap entries still name it: not
+            // exclusive, so it must go to the oldest anon_vma of the chain
+            // (the root), which every VMA that may map it links to (2.6.34
+            // took the chain's oldest entry, later kernels the root).
+            let shared = f.has(pf::SWAPCACHE) && core.swap.slot(f.private).count > 1;
+            let av = if self.p.era == Era::Chains && shared {
+                self.avs[own as usize].root
+            } else {
+                own
+            };
+            Self::set_page_av(core, pfn, av);
+        } else if Self::page_av(core, pfn).is_none_or(|av| !self.avs[av as usize].live) {
+            Self::set_page_av(core, pfn, own);
+        }
+    }
+    fn page_add_file(&mut self, _: &mut Core, _: Pfn, _: MapAt) {}
+    fn page_dup(&mut self, _: &mut Core, _: Pfn, _: MapAt, _: MapAt) {}
+    fn page_remove(&mut self, _: &mut Core, _: Pfn, _: MapAt) {}
+    fn page_reuse(&mut self, core: &mut Core, pfn: Pfn, at: MapAt) {
+        if self.p.modern_pages
+            && let Some(own) = Self::own(core, at.vma)
+        {
+            Self::set_page_av(core, pfn, own);
+        }
+    }
+    fn guards_removed(&mut self, core: &mut Core, vma: VmaId, start: u64, end: u64) {
+        let v = &core.vmas[vma];
+        if v.anon == UNFAULTED && start == v.start && end == v.end {
+            core.vmas[vma].anon = 0;
+        }
+    }
+
+    fn walk(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk) {
+        let f = *core.frames.get(pfn);
+        if !f.has(pf::ANON) {
+            return objrmap::ObjRmap::walk_file(core, pfn, out);
+        }
+        let Some(av) = Self::page_av(core, pfn) else {
+            return;
+        };
+        let a = &self.avs[av as usize];
+        for &vid in &a.vmas {
+            let v = &core.vmas[vid];
+            let covers = v.pgoff <= f.index && f.index < v.pgoff + v.pages();
+            // A 2.6.7 list is walked whole; the chain era's interval tree
+            // yields only the covering VMAs.
+            if self.p.era == Era::Family || covers {
+                out.vmas_visited += 1;
+            }
+            if covers {
+                out.cands.push(Cand {
+                    mm: v.mm,
+                    vma: Some(vid),
+                    addr: v.start + ((f.index - v.pgoff) << 12),
+                });
+            }
+        }
+    }
+
+    fn objects(&self, _core: &Core, out: &mut Objects) {
+        out.add("anon_vma", self.live, sizes::ANON_VMA);
+        out.add("anon_vma_chain", self.chain_links, sizes::ANON_VMA_CHAIN);
+    }
+
+    fn validate(&self, core: &Core) -> Result<(), String> {
+        let mut active = vec![0u32; self.avs.len()];
+        let mut links = 0u64;
+        for (i, chain) in self.chains.iter().enumerate() {
+            let vma = VmaId(i as u32);
+            if chain.is_empty() {
+                continue;
+            }
+            if !core.vmas.is_live(vma) {
+                return Err(format!("anonvma: dead VMA {vma:?} still has a chain"));
+            }
+            for &av in chain {
+                if !self.avs[av as usize].live || !self.avs[av as usize].vmas.contains(&vma) {
+                    return Err(format!(
+                        "anonvma: VMA {vma:?} links to anon_vma {av} that does not list it"
+                    ));
+                }
+            }
+            links += chain.len() as u64;
+            if let Some(own) = Self::own(core, vma) {
+                if !chain.contains(&own) {
+                    return Err(format!(
+                        "anonvma: VMA {vma:?}'s own anon_vma {own} is not on its chain"
+                    ));
+                }
+                active[own as usize] += 1;
+            }
+        }
+        let mut children = vec![0u32; self.avs.len()];
+        let mut descendants = vec![0u32; self.avs.len()];
+        let mut live = 0;
+        for (i, a) in self.avs.iter().enumerate().filter(|(_, a)| a.live) {
+            live += 1;
+            if !a.vmas.is_empty() {
+                // an emptied anon_vma no longer counts as its parent's child
+                children[a.parent as usize] += 1;
+            }
+            if a.root != i as u32 {
+                descendants[a.root as usize] += 1;
+            }
+            for &v in &a.vmas {
+                if !self.chain_of(v).contains(&(i as u32)) {
+                    return Err(format!(
+                        "anonvma: anon_vma {i} lists VMA {v:?} whose chain lacks it"
+                    ));
+                }
+            }
+        }
+        for (i, a) in self.avs.iter().enumerate().filter(|(_, a)| a.live) {
+            if a.num_active_vmas != active[i] {
+                return Err(format!(
+                    "anonvma: anon_vma {i}: num_active_vmas {} but {} VMAs",
+                    a.num_active_vmas, active[i]
+                ));
+            }
+            if a.num_children != children[i] {
+                return Err(format!(
+                    "anonvma: anon_vma {i}: num_children {} but {} point to it",
+                    a.num_children, children[i]
+                ));
+            }
+            if a.refcount != 1 + descendants[i] {
+                return Err(format!(
+                    "anonvma: anon_vma {i}: refcount {} with {} live descendants",
+                    a.refcount, descendants[i]
+                ));
+            }
+        }
+        if live != self.live {
+            return Err(format!("anonvma: {} counted live, {live} found", self.live));
+        }
+        if self.p.era == Era::Chains && links != self.chain_links {
+            return Err(format!(
+                "anonvma: {} chain links counted, {links} found",
+                self.chain_links
+            ));
+        }
+        for pfn in core.frames.touched() {
+            let f = core.frames.get(pfn);
+            if f.has(pf::USED) && f.has(pf::ANON) && f.mapcount > 0 {
+                match Self::page_av(core, pfn) {
+                    Some(av) if self.avs[av as usize].live => {}
+                    _ => {
+                        return Err(format!(
+                            "anonvma: mapped anonymous {pfn:?} names no live anon_vma"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmap_core::conformance::{run_suite, run_trace};
+
+    #[test]
+    fn every_preset_passes_the_conformance_suite() {
+        for p in PRESET_NAMES {
+            run_suite(|| AnonVmaRmap::with_preset(p).unwrap());
+        }
+    }
+
+    #[test]
+    fn every_preset_passes_the_property_tests() {
+        for p in PRESET_NAMES {
+            rmap_core::props::random_ops_under_pressure(
+                || AnonVmaRmap::with_preset(p).unwrap(),
+                192,
+            );
+            rmap_core::props::read_only_ops_under_pressure(
+                || AnonVmaRmap::with_preset(p).unwrap(),
+                64,
+            );
+        }
+    }
+
+    fn stats(out: &str) -> Vec<serde_json::Value> {
+        out.lines()
+            .filter(|l| l.contains("\"objects\""))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn run(preset: &str, trace: &str) -> Vec<serde_json::Value> {
+        let out = run_trace(AnonVmaRmap::with_preset(preset).unwrap(), trace).unwrap();
+        assert!(
+            !out.contains("failed") && !out.contains("err "),
+            "{preset}: {out}"
+        );
+        stats(&out)
+    }
+
+    /// Each generation writes a page, forks the next and exits.
+    fn fork_chain(generations: u32) -> String {
+        let mut t = String::from(
+            "mmap 1 0x100000000000 4K rw- private
+touch 1 0x100000000000 4K w
+",
+        );
+        for g in 1..=generations {
+            t.push_str(&format!(
+                "fork {g} {}
+exit {g}
+touch {} 0x100000000000 4K w
+",
+                g + 1,
+                g + 1
+            ));
+            if g % 50 == 0 {
+                t.push_str("stats all\n");
+            }
+        }
+        t.push_str("check\n");
+        t
+    }
+
+    #[test]
+    fn fork_chain_grows_without_bound_only_without_reuse() {
+        let t = fork_chain(200);
+        let counts = |p: &str| {
+            run(p, &t)
+                .iter()
+                .map(|v| v["objects"]["anon_vma"].as_u64().unwrap())
+                .collect::<Vec<_>>()
+        };
+        let avc = counts("avc-2.6.34");
+        assert_eq!(
+            avc,
+            vec![51, 101, 151, 201],
+            "one more anon_vma per generation"
+        );
+        for p in ["reuse-3.19", "linux"] {
+            let c = counts(p);
+            assert!(c.iter().all(|&n| n <= 3), "{p}: {c:?}");
+        }
+        assert_eq!(counts("andrea-2.6.7"), vec![1, 1, 1, 1]);
+    }
+
+    /// 1000 children each COW-write 100 pages of one parent VMA; then one
+    /// child's private pages are paged out: how many VMAs does each walk
+    /// visit?
+    #[test]
+    fn walks_of_a_childs_private_page() {
+        let mut t = String::from(
+            "config ram=2G\nmmap 1 0x100000000000 400K rw- private\ntouch 1 0x100000000000 400K w\n",
+        );
+        for c in 2..=1001 {
+            t.push_str(&format!("fork 1 {c}\ntouch {c} 0x100000000000 400K w\n"));
+        }
+        t.push_str("stats all\nmadvise 500 0x100000000000 400K pageout\nstats all\ncheck\n");
+        let per_walk = |p: &str| {
+            let s = run(p, &t);
+            let d = |k: &str| s[1]["rmap"][k].as_u64().unwrap() - s[0]["rmap"][k].as_u64().unwrap();
+            assert_eq!(d("walks"), 100, "{p}");
+            assert_eq!(d("hits"), 100, "{p}");
+            d("vmas_visited") as f64 / d("walks") as f64
+        };
+        let andrea = per_walk("andrea-2.6.7");
+        let avc = per_walk("avc-2.6.34");
+        let linux = per_walk("linux");
+        assert_eq!(andrea, 1001.0, "the family list holds every VMA");
+        assert!(avc <= 2.0 && linux <= 2.0, "avc {avc}, linux {linux}");
+    }
+
+    /// Guard regions on 1000 never-faulted VMAs, then fork.
+    #[test]
+    fn guards_without_anon_vmas_with_the_unfaulted_flag() {
+        let mut t = String::new();
+        for i in 0..1000u64 {
+            // two pages apart with different protections: never merged
+            let a = 0x1000_0000_0000u64 + i * 3 * 4096;
+            let prot = if i % 2 == 0 { "rw-" } else { "r--" };
+            t.push_str(&format!(
+                "mmap 1 {a:#x} 8K {prot} private\nmadvise 1 {a:#x} 4K guard_install\n"
+            ));
+        }
+        t.push_str("fork 1 2\nstats all\ncheck\n");
+        for i in [0u64, 500, 999] {
+            let a = 0x1000_0000_0000u64 + i * 3 * 4096;
+            t.push_str(&format!(
+                "touch 2 {a:#x} 4K r\ntouch 2 {:#x} 4K r\n",
+                a + 4096
+            ));
+        }
+        for (p, want) in [("linux", 2000), ("unfaulted", 0)] {
+            let out = run_trace(AnonVmaRmap::with_preset(p).unwrap(), &t).unwrap();
+            let s = stats(&out);
+            assert_eq!(s[0]["objects"]["anon_vma"].as_u64(), Some(want), "{p}");
+            // the guards survived the fork: each guarded page faults in the
+            // child, the page beside it does not
+            let errs: Vec<&str> = out.lines().filter(|l| l.starts_with("err ")).collect();
+            assert_eq!(errs.len(), 3, "{p}: {out}");
+            assert!(
+                errs.iter().all(|l| l.ends_with("touch EFAULT")),
+                "{p}: {out}"
+            );
+            assert!(!out.contains("failed"), "{p}: {out}");
+        }
+    }
+
+    #[test]
+    fn the_unfaulted_flag_gives_way_to_a_real_anon_vma_and_clears() {
+        let t = "mmap 1 0x100000000000 16K rw- private
+madvise 1 0x100000000000 4K guard_install
+stats all
+touch 1 0x100000002000 4K w
+stats all
+madvise 1 0x100000000000 16K guard_remove
+mmap 1 0x100000010000 16K rw- private
+madvise 1 0x100000010000 4K guard_install
+madvise 1 0x100000010000 16K guard_remove
+mmap 1 0x100000014000 16K rw- private
+dump 1
+check
+";
+        let out = run_trace(AnonVmaRmap::with_preset("unfaulted").unwrap(), t).unwrap();
+        let s = stats(&out);
+        assert_eq!(
+            (
+                s[0]["objects"]["anon_vma"].as_u64(),
+                s[1]["objects"]["anon_vma"].as_u64()
+            ),
+            (Some(0), Some(1))
+        );
+        // the flag was cleared, so the new neighbour merged
+        assert!(out.contains("100000010000-100000018000 rw-p"), "{out}");
+        assert!(!out.contains("failed"), "{out}");
+    }
+}
+#[cfg(test)]
+mod deep {
+    use rmap_core::ReverseMap;
+
+    /// A longer property run over every preset (`cargo test -p anonvma --
+    /// --ignored`, with `RMAP_PROPTEST_SEED=N` to explore further).
+    #[test]
+    #[ignore]
+    fn deep_property_run() {
+        for p in super::PRESET_NAMES {
+            rmap_core::props::random_ops_under_pressure(
+                || super::AnonVmaRmap::with_preset(p).unwrap(),
+                2000,
+            );
+        }
+    }
+}

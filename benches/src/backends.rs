@@ -1,6 +1,7 @@
 //! The backend registry: names, presets, and dispatch from a name to a
 //! concrete `ReverseMap` type.
 
+use anonvma::AnonVmaRmap;
 use objrmap::ObjRmap;
 use pte_chain::PteChain;
 use rmap_core::{ReverseMap, Scan};
@@ -34,6 +35,11 @@ pub const BACKENDS: &[Entry] = &[
         name: "objrmap",
         presets: <ObjRmap as ReverseMap>::presets,
         about: "object-based: file pages through i_mmap; anonymous pages on PTE chains or anonmm",
+    },
+    Entry {
+        name: "anonvma",
+        presets: <AnonVmaRmap as ReverseMap>::presets,
+        about: "anon_vma: anonymous pages through the VMAs that may map them, 2.6.7 to today",
     },
 ];
 
@@ -82,6 +88,7 @@ pub fn with_backend<W: WithBackend>(spec: &str, w: W) -> Result<W::Out, String> 
         "scan" => Ok(w.run(Scan::with_preset(preset).expect("listed preset"))),
         "pte-chain" => Ok(w.run(PteChain::with_preset(preset).expect("listed preset"))),
         "objrmap" => Ok(w.run(ObjRmap::with_preset(preset).expect("listed preset"))),
+        "anonvma" => Ok(w.run(AnonVmaRmap::with_preset(preset).expect("listed preset"))),
         other => Err(format!("backend `{other}` is listed but not wired")),
     }
 }

@@ -114,8 +114,9 @@ fn anonmm_word(family: u32, addr: u64) -> u64 {
 }
 
 impl ObjRmap {
-    /// Walk the file's `i_mmap` (and nonlinear VMAs) for page `pfn`.
-    fn walk_file(core: &Core, pfn: Pfn, out: &mut Walk) {
+    /// Walk the file's `i_mmap` (and nonlinear VMAs) for file page `pfn`:
+    /// the walk every object-based design uses for file pages.
+    pub fn walk_file(core: &Core, pfn: Pfn, out: &mut Walk) {
         let f = core.frames.get(pfn);
         let (file, pgoff) = (rmap_core::FileId(f.mapping as u32), f.index);
         let file = core.file(file);

@@ -256,6 +256,15 @@ impl<R: ReverseMap> System<R> {
                     self.core.frames.get_mut(pfn).set(pf::DIRTY);
                 }
                 self.core.pt.set(p, pte.mkwrite().mkdirty());
+                if f.has(pf::ANON) {
+                    let at = MapAt {
+                        mm: v.mm,
+                        vma: vid,
+                        addr,
+                        pte: p,
+                    };
+                    self.rmap.page_reuse(&mut self.core, pfn, at);
+                }
                 return Ok(());
             }
         }

@@ -52,6 +52,7 @@ impl<R: ReverseMap> System<R> {
             let child = Vma {
                 mm: cm,
                 anon: if wipe { 0 } else { v.anon },
+                forked: true,
                 ..v
             };
             let cv = self.insert_vma_raw(child);

@@ -217,12 +217,27 @@ fn config(merge: MergePolicy, tree: bool, ram_pages: u64) -> Config {
     }
 }
 
+/// A runner with a fixed seed, so that a run is the same on every machine;
+/// `RMAP_PROPTEST_SEED=N` explores another part of the space.
 fn runner(cases: u32) -> TestRunner {
-    TestRunner::new(ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })
+    let seed: u64 = std::env::var("RMAP_PROPTEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_0001);
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let rng = proptest::test_runner::TestRng::from_seed(
+        proptest::test_runner::RngAlgorithm::ChaCha,
+        &bytes,
+    );
+    TestRunner::new_with_rng(
+        ProptestConfig {
+            cases,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        },
+        rng,
+    )
 }
 
 /// Writes, forks, swap and reclaim under pressure, with every merge policy
@@ -250,7 +265,7 @@ pub fn random_ops_under_pressure<R: ReverseMap>(make: impl Fn() -> R, cases: u32
         )
     });
     if let Err(e) = result {
-        panic!("{} {e}", make().name());
+        panic!("{}:{} {e}", make().name(), make().preset());
     }
     let seen = seen.into_inner();
     let per = |x: u64| x * 512 / u64::from(cases.max(1));
@@ -290,7 +305,7 @@ pub fn read_only_ops_under_pressure<R: ReverseMap>(make: impl Fn() -> R, cases: 
         )
     });
     if let Err(e) = result {
-        panic!("{} {e}", make().name());
+        panic!("{}:{} {e}", make().name(), make().preset());
     }
     let seen = seen.into_inner();
     assert_eq!(seen.cow, 0, "a read-only trace wrote: {seen:?}");

@@ -23,7 +23,9 @@
 //!   guard install, as `anon_vma_prepare`);
 //! - `page_add_anon` / `page_add_file` / `page_dup` / `page_remove`: one PTE
 //!   now maps / no longer maps the frame; `page_freed` just before an
-//!   anonymous or file frame goes back to the free pool.
+//!   anonymous or file frame goes back to the free pool; `page_reuse` when a
+//!   write fault reuses an exclusively mapped anonymous page;
+//! - `guards_removed`: MADV_GUARD_REMOVE ran over part of a VMA.
 //!
 //! Walk protocol: the backend pushes candidate `(mm, vma, addr)` triples
 //! into [`Walk::cands`] and counts what it visited itself
@@ -197,6 +199,12 @@ pub trait ReverseMap: Send + Sync + 'static {
     fn page_dup(&mut self, core: &mut Core, pfn: Pfn, parent: MapAt, child: MapAt);
     fn page_remove(&mut self, core: &mut Core, pfn: Pfn, at: MapAt);
     fn page_freed(&mut self, _core: &mut Core, _pfn: Pfn) {}
+    /// A write fault reuses anonymous page `pfn`, mapped only at `at`
+    /// (Linux then moves the page to the VMA's own anon_vma:
+    /// `folio_move_anon_rmap`).
+    fn page_reuse(&mut self, _core: &mut Core, _pfn: Pfn, _at: MapAt) {}
+    /// MADV_GUARD_REMOVE ran over `[start, end)` of `vma`.
+    fn guards_removed(&mut self, _core: &mut Core, _vma: VmaId, _start: u64, _end: u64) {}
 
     // ----- the walk -----
     fn walk(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk);

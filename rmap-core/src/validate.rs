@@ -82,7 +82,9 @@ impl<R: ReverseMap> System<R> {
                     && self.core.cfg.merge == MergePolicy::Both
                 {
                     let pv = self.core.vmas[p];
-                    let mergeable = pv.end == v.start
+                    // fork copies layouts without merging (see `Vma::forked`)
+                    let mergeable = !(pv.forked && v.forked)
+                        && pv.end == v.start
                         && flags_mergeable(pv.flags, v.flags)
                         && pv.file == v.file
                         && pv.pgoff + pv.pages() == v.pgoff

@@ -61,6 +61,12 @@ pub struct Vma {
     pub file: Option<FileId>,
     /// The backend's word (`vma->anon_vma`).
     pub anon: u64,
+    /// Copied by fork and not yet considered for a merge since. Fork never
+    /// merges, so such a VMA may sit beside another it could merge with (a
+    /// `VM_WIPEONFORK` child has no anon_vma, for instance); validation
+    /// allows that for a pair of such copies. mmap and flag changes, which
+    /// look at the neighbours, clear it; splits keep it.
+    pub forked: bool,
 }
 
 impl Vma {

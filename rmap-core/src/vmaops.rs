@@ -273,6 +273,7 @@ impl<R: ReverseMap> System<R> {
         if self.core.cfg.merge == MergePolicy::Both
             && let Some(v) = self.merge_existing(mid, start, end, newflags)
         {
+            self.core.vmas[v].forked = false;
             return Ok(v);
         }
         let v = self.core.vmas[mid];
@@ -283,6 +284,8 @@ impl<R: ReverseMap> System<R> {
             self.split_vma(mid, end, false)?;
         }
         self.set_flags(mid, newflags);
+        // its neighbours were just considered for merging
+        self.core.vmas[mid].forked = false;
         Ok(mid)
     }
 
@@ -518,10 +521,11 @@ impl<R: ReverseMap> System<R> {
             None if flags.shared => (Some(self.new_file(String::new(), len, true)), 0),
             None => (None, addr / PAGE_SIZE),
         };
-        if self
-            .merge_new(mm, addr, end, vmflags, file, pgoff)
-            .is_none()
-        {
+        let merged = self.merge_new(mm, addr, end, vmflags, file, pgoff);
+        if let Some(v) = merged {
+            // its neighbours were just considered for merging
+            self.core.vmas[v].forked = false;
+        } else {
             let id = self.insert_vma_raw(Vma {
                 mm,
                 start: addr,
@@ -530,6 +534,7 @@ impl<R: ReverseMap> System<R> {
                 flags: vmflags,
                 file,
                 anon: 0,
+                forked: false,
             });
             self.rmap.vma_link(&mut self.core, id);
         }
@@ -753,6 +758,7 @@ impl<R: ReverseMap> System<R> {
                     }
                 }
                 self.ptebuf = buf;
+                self.rmap.guards_removed(&mut self.core, vid, start, end);
             }
             Advice::PageOut => self.pageout(vid, start, end),
             Advice::DontFork | Advice::DoFork | Advice::WipeOnFork => {
