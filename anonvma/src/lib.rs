@@ -715,6 +715,11 @@ touch {} 0x100000000000 4K w
             assert!(c.iter().all(|&n| n <= 3), "{p}: {c:?}");
         }
         assert_eq!(counts("andrea-2.6.7"), vec![1, 1, 1, 1]);
+        // The live Linux 6.18 kernel, measured with `rmap-bench kernel-run`
+        // and exact slab counts on the same 200 generations, ends with 3
+        // anon_vmas and 3 anon_vma_chains for the last process's one VMA.
+        let last = run("linux", &t).pop().unwrap();
+        assert_eq!((last["objects"]["anon_vma"].as_u64(), last["objects"]["anon_vma_chain"].as_u64()), (Some(3), Some(3)));
     }
 
     /// 1000 children each COW-write 100 pages of one parent VMA; then one
