@@ -49,9 +49,9 @@ pub const ANONMM_BYTES: u64 = 40;
 pub struct AnonMm {
     /// Family of each mm (by mm id), if it has a record.
     family_of: Vec<Option<u32>>,
-    /// Members of each family (families are never reused, so a page's
-    /// family id stays meaningful).
+    /// Members of each family; an emptied family's id is reused.
     families: Vec<Vec<MmId>>,
+    free_families: Vec<u32>,
     records: u64,
 }
 
@@ -64,8 +64,20 @@ impl AnonMm {
         if let Some(f) = self.family_of[i] {
             return f;
         }
-        self.families.push(vec![mm]);
-        let f = self.families.len() as u32 - 1;
+        let f = match self.free_families.pop() {
+            Some(f) => {
+                self.families[f as usize] = vec![mm];
+                f
+            }
+            None => {
+                self.families.push(vec![mm]);
+                self.families.len() as u32 - 1
+            }
+        };
+        assert!(
+            f < FAMILY_MASK as u32,
+            "anonmm: more than 2^28 live families"
+        );
         self.family_of[i] = Some(f);
         self.records += 1;
         f
@@ -88,6 +100,11 @@ impl AnonMm {
             self.family_of[mm.0 as usize] = None;
             self.families[f as usize].retain(|&m| m != mm);
             self.records -= 1;
+            if self.families[f as usize].is_empty() {
+                // Pages that still name it are unmapped; a page is given its
+                // mm's family again whenever it is mapped.
+                self.free_families.push(f);
+            }
         }
     }
 }
@@ -107,10 +124,14 @@ pub struct ObjRmap {
 
 const PRESETS: [&str; 3] = ["mccracken", "prio", "anonmm"];
 
-/// Page `mapping` word under anonmm: family + 1 in the low 24 bits, the
-/// virtual page number above.
+/// Bits of the page's `mapping` word that hold the family (+ 1); the
+/// virtual page number sits above them (35 bits for 47-bit addresses).
+const FAMILY_BITS: u32 = 28;
+const FAMILY_MASK: u64 = (1 << FAMILY_BITS) - 1;
+
+/// Page `mapping` word under anonmm: family + 1 and the virtual page.
 fn anonmm_word(family: u32, addr: u64) -> u64 {
-    (addr >> 12) << 24 | (family as u64 + 1)
+    (addr >> 12) << FAMILY_BITS | (family as u64 + 1)
 }
 
 impl ObjRmap {
@@ -148,6 +169,35 @@ impl ObjRmap {
                     }
                 }
             });
+        }
+    }
+
+    fn walk_any(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk, for_check: bool) {
+        if !core.frames.get(pfn).has(pf::ANON) {
+            return Self::walk_file(core, pfn, out);
+        }
+        match &mut self.anon {
+            Anon::Chains(c) if for_check => c.walk_for_check(core, pfn, out),
+            Anon::Chains(c) => c.walk(core, pfn, out),
+
+            Anon::Mm(a) => {
+                let word = core.frames.get(pfn).mapping;
+                if word == 0 {
+                    return;
+                }
+                let fam = ((word & FAMILY_MASK) - 1) as usize;
+                let addr = (word >> FAMILY_BITS) << 12;
+                for &mm in &a.families[fam] {
+                    out.vmas_visited += 1;
+                    if let Some(vid) = core.find_vma(mm, addr) {
+                        out.cands.push(Cand {
+                            mm,
+                            vma: Some(vid),
+                            addr,
+                        });
+                    }
+                }
+            }
         }
     }
 }
@@ -222,11 +272,12 @@ impl ReverseMap for ObjRmap {
         match &mut self.anon {
             Anon::Chains(c) => c.page_add_anon(core, pfn, at, new_page),
             Anon::Mm(a) => {
-                let f = core.frames.get_mut(pfn);
-                if f.mapping == 0 {
-                    let fam = a.family(at.mm);
-                    f.mapping = anonmm_word(fam, at.addr);
-                }
+                // Always the family of the mm that maps it now: a page shared
+                // by fork is mapped only within one family, and a stale id
+                // (an unmapped swap-cache page outliving its family) is
+                // replaced.
+                let fam = a.family(at.mm);
+                core.frames.get_mut(pfn).mapping = anonmm_word(fam, at.addr);
             }
         }
     }
@@ -252,30 +303,10 @@ impl ReverseMap for ObjRmap {
     }
 
     fn walk(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk) {
-        if !core.frames.get(pfn).has(pf::ANON) {
-            return Self::walk_file(core, pfn, out);
-        }
-        match &mut self.anon {
-            Anon::Chains(c) => c.walk(core, pfn, out),
-            Anon::Mm(a) => {
-                let word = core.frames.get(pfn).mapping;
-                if word == 0 {
-                    return;
-                }
-                let fam = ((word & 0xff_ffff) - 1) as usize;
-                let addr = (word >> 24) << 12;
-                for &mm in &a.families[fam] {
-                    out.vmas_visited += 1;
-                    if let Some(vid) = core.find_vma(mm, addr) {
-                        out.cands.push(Cand {
-                            mm,
-                            vma: Some(vid),
-                            addr,
-                        });
-                    }
-                }
-            }
-        }
+        self.walk_any(core, pfn, out, false);
+    }
+    fn walk_for_check(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk) {
+        self.walk_any(core, pfn, out, true);
     }
 
     fn objects(&self, core: &Core, out: &mut Objects) {
@@ -311,7 +342,7 @@ impl ReverseMap for ObjRmap {
                 for pfn in core.frames.touched() {
                     let f = core.frames.get(pfn);
                     if f.has(pf::USED) && f.has(pf::ANON) {
-                        let fam = (f.mapping & 0xff_ffff) as usize;
+                        let fam = (f.mapping & FAMILY_MASK) as usize;
                         if fam == 0 || fam > a.families.len() {
                             return Err(format!("anonmm: anonymous {pfn:?} names no family"));
                         }

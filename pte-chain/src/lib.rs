@@ -250,6 +250,42 @@ impl PteChain {
             }
         }
     }
+
+    /// Every PTE of `pfn`'s map as a candidate; with `collapse`, a chain
+    /// that shrank to one entry goes back to direct mode.
+    fn walk_inner(&mut self, core: &Core, pfn: Pfn, out: &mut Walk, collapse: bool) {
+        let head = self.heads.get(pfn.idx()).copied().unwrap_or_default();
+        let push = |out: &mut Walk, p: PtePtr| {
+            out.cands.push(Cand {
+                mm: MmId(core.pt.owner(p)),
+                vma: None,
+                addr: core.pt.address(p),
+            });
+        };
+        match head {
+            Head::None => {}
+            Head::Direct(p) => push(out, p),
+            Head::Chain(h) => {
+                let blk = self.blocks[h as usize];
+                if collapse && self.shape.direct && blk.len == 1 && blk.next.is_none() {
+                    // A chain that shrank to one entry goes back to direct.
+                    let p = PtePtr(blk.ptes[0]);
+                    self.free_block(h);
+                    self.heads[pfn.idx()] = Head::Direct(p);
+                    push(out, p);
+                    return;
+                }
+                let mut b = Some(h);
+                while let Some(bi) = b {
+                    let blk = &self.blocks[bi as usize];
+                    for &x in &blk.ptes[..blk.len as usize] {
+                        push(out, PtePtr(x));
+                    }
+                    b = blk.next;
+                }
+            }
+        }
+    }
 }
 
 impl ReverseMap for PteChain {
@@ -306,37 +342,10 @@ impl ReverseMap for PteChain {
     }
 
     fn walk(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk) {
-        let head = self.heads.get(pfn.idx()).copied().unwrap_or_default();
-        let push = |out: &mut Walk, p: PtePtr| {
-            out.cands.push(Cand {
-                mm: MmId(core.pt.owner(p)),
-                vma: None,
-                addr: core.pt.address(p),
-            });
-        };
-        match head {
-            Head::None => {}
-            Head::Direct(p) => push(out, p),
-            Head::Chain(h) => {
-                let blk = self.blocks[h as usize];
-                if self.shape.direct && blk.len == 1 && blk.next.is_none() {
-                    // A chain that shrank to one entry goes back to direct.
-                    let p = PtePtr(blk.ptes[0]);
-                    self.free_block(h);
-                    self.heads[pfn.idx()] = Head::Direct(p);
-                    push(out, p);
-                    return;
-                }
-                let mut b = Some(h);
-                while let Some(bi) = b {
-                    let blk = &self.blocks[bi as usize];
-                    for &x in &blk.ptes[..blk.len as usize] {
-                        push(out, PtePtr(x));
-                    }
-                    b = blk.next;
-                }
-            }
-        }
+        self.walk_inner(core, pfn, out, true);
+    }
+    fn walk_for_check(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk) {
+        self.walk_inner(core, pfn, out, false);
     }
 
     fn objects(&self, _core: &Core, out: &mut Objects) {

@@ -52,7 +52,7 @@ impl<R: ReverseMap> System<R> {
             let child = Vma {
                 mm: cm,
                 anon: if wipe { 0 } else { v.anon },
-                forked: true,
+                merge_skipped: true,
                 ..v
             };
             let cv = self.insert_vma_raw(child);

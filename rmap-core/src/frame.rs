@@ -133,6 +133,10 @@ pub struct FrameTable {
     /// reused first, like a per-CPU page list).
     free: Vec<u32>,
     used: u64,
+    /// Allocations and frees so far (direct reclaim uses them to tell
+    /// whether another pass could find anything new).
+    allocs: u64,
+    frees: u64,
     lists: [ListHead; 4],
 }
 
@@ -152,6 +156,8 @@ impl FrameTable {
             total: nframes,
             free: Vec::new(),
             used: 0,
+            allocs: 0,
+            frees: 0,
             lists: [ListHead {
                 head: NIL,
                 tail: NIL,
@@ -193,6 +199,7 @@ impl FrameTable {
             return None;
         };
         self.used += 1;
+        self.allocs += 1;
         let f = &mut self.frames[idx as usize];
         *f = Frame {
             flags: flags::USED,
@@ -217,7 +224,12 @@ impl FrameTable {
             ..Frame::default()
         };
         self.used -= 1;
+        self.frees += 1;
         self.free.push(pfn.0);
+    }
+    /// Allocations and frees so far.
+    pub fn events(&self) -> (u64, u64) {
+        (self.allocs, self.frees)
     }
     /// Whether the frame is currently allocated (the zero page counts).
     pub fn is_used(&self, pfn: Pfn) -> bool {

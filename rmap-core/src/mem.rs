@@ -18,18 +18,36 @@ impl<R: ReverseMap> System<R> {
     /// watermark. ENOMEM when reclaim cannot free anything.
     pub(crate) fn alloc_frame(&mut self) -> Result<Pfn, Errno> {
         if self.core.frames.free_count() <= self.core.watermark {
-            self.reclaim(SWAP_CLUSTER_MAX);
+            self.direct_reclaim();
         }
         for _ in 0..4 {
             if let Some(p) = self.core.frames.alloc() {
                 return Ok(p);
             }
-            if self.reclaim(SWAP_CLUSTER_MAX) == 0 {
+            if self.direct_reclaim() == 0 {
                 break;
             }
         }
         self.core.counters.oom += 1;
         Err(Errno::ENOMEM)
+    }
+
+    /// Reclaim for an allocation, unless the last attempt freed nothing and
+    /// since then no frame was freed and fewer than a cluster of new pages
+    /// appeared: it would scan the same unreclaimable pages again (with no
+    /// swap, a full memory of anonymous pages would cost a whole LRU scan
+    /// per allocation).
+    fn direct_reclaim(&mut self) -> u64 {
+        let (allocs, frees) = self.core.frames.events();
+        if let Some((a, f)) = self.futile_reclaim_at
+            && f == frees
+            && allocs - a < SWAP_CLUSTER_MAX
+        {
+            return 0;
+        }
+        let freed = self.reclaim(SWAP_CLUSTER_MAX);
+        self.futile_reclaim_at = (freed == 0).then(|| self.core.frames.events());
+        freed
     }
 
     /// The PTE slot of `addr`, allocating missing page tables (each one

@@ -297,6 +297,22 @@ impl PageTables {
         freed.push(self.drop_table(root));
     }
 
+    /// Visit every PTE table (level 1) under `root`: its first address and
+    /// how many entries it holds.
+    pub fn for_each_pte_table(&self, root: u32, f: &mut dyn FnMut(u64, u16)) {
+        fn go(pt: &PageTables, slot: u32, level: u32, f: &mut dyn FnMut(u64, u16)) {
+            if level == 1 {
+                return f(pt.base[slot as usize], pt.used[slot as usize]);
+            }
+            for &e in pt.tables[slot as usize].iter() {
+                if e != 0 {
+                    go(pt, (e - 1) as u32, level - 1, f);
+                }
+            }
+        }
+        go(self, root, LEVELS, f);
+    }
+
     /// Check the used counts and parent links of every live table reachable
     /// from `root`; returns the number of tables (root included).
     pub fn check(&self, root: u32) -> Result<u64, String> {

@@ -10,7 +10,7 @@
 //!
 //! Hook protocol (every hook gets the core after the core's own change,
 //! unless it says "before"):
-//! - `fork_mm` / `mm_release`: an address space is forked / gone;
+//! - `fork_mm` / `mm_release`: an address space is merge_skipped / gone;
 //! - `vma_link`: a new VMA was inserted (mmap, or a fork child with
 //!   `VM_WIPEONFORK`);
 //! - `fork_vma`: a fork child VMA was inserted (instead of `vma_link`);
@@ -146,7 +146,7 @@ pub trait ReverseMap: Send + Sync + 'static {
     }
 
     // ----- address spaces -----
-    /// `child` is being forked from `parent`, before any VMA is copied.
+    /// `child` is being merge_skipped from `parent`, before any VMA is copied.
     fn fork_mm(&mut self, _core: &mut Core, _parent: MmId, _child: MmId) -> Result<(), Errno> {
         Ok(())
     }
@@ -208,6 +208,12 @@ pub trait ReverseMap: Send + Sync + 'static {
 
     // ----- the walk -----
     fn walk(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk);
+    /// The same walk for validation, which must not change the backend's
+    /// state (a walk that tidies up as it goes, as pte-chain's collapse to
+    /// direct mode does, must not do so when `check` looks).
+    fn walk_for_check(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk) {
+        self.walk(core, pfn, out);
+    }
 
     // ----- accounting and checks -----
     /// Add the backend's live objects (the core adds VMAs and page tables).

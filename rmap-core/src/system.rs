@@ -253,6 +253,9 @@ pub struct System<R: ReverseMap> {
     pub(crate) ptebuf: Vec<(PtePtr, u64)>,
     /// Peak kernel-equivalent bytes seen at the end of any op.
     pub peak_kernel_bytes: u64,
+    /// Frame allocations and frees at the last direct reclaim that freed
+    /// nothing (see `direct_reclaim`).
+    pub(crate) futile_reclaim_at: Option<(u64, u64)>,
 }
 
 // The design promises this from the first commit.
@@ -294,6 +297,7 @@ impl<R: ReverseMap> System<R> {
             walkbuf: Walk::default(),
             ptebuf: Vec::new(),
             peak_kernel_bytes: 0,
+            futile_reclaim_at: None,
         };
         sys.spawn(1)
             .map_err(|e| format!("cannot create process 1: {e}"))?;

@@ -82,8 +82,8 @@ impl<R: ReverseMap> System<R> {
                     && self.core.cfg.merge == MergePolicy::Both
                 {
                     let pv = self.core.vmas[p];
-                    // fork copies layouts without merging (see `Vma::forked`)
-                    let mergeable = !(pv.forked && v.forked)
+                    // fork copies layouts without merging (see `Vma::merge_skipped`)
+                    let mergeable = !(pv.merge_skipped && v.merge_skipped)
                         && pv.end == v.start
                         && flags_mergeable(pv.flags, v.flags)
                         && pv.file == v.file
@@ -126,6 +126,24 @@ impl<R: ReverseMap> System<R> {
                 stray.is_none(),
                 "mm {mm:?}: PTE at {:#x} outside every VMA",
                 stray.unwrap_or(0)
+            );
+            // free_pgtables leaves no table where no VMA is
+            let mut orphan = None;
+            self.core.pt.for_each_pte_table(m.root, &mut |base, _| {
+                let end = base + crate::pgtable::PTE_TABLE_SPAN;
+                let covered = m
+                    .vmas
+                    .range(..end)
+                    .next_back()
+                    .is_some_and(|(_, &id)| self.core.vmas[id].end > base);
+                if !covered && orphan.is_none() {
+                    orphan = Some(base);
+                }
+            });
+            ensure!(
+                orphan.is_none(),
+                "mm {mm:?}: page table at {:#x} outside every VMA",
+                orphan.unwrap_or(0)
             );
         }
         ensure!(
@@ -332,7 +350,7 @@ impl<R: ReverseMap> System<R> {
             let w = {
                 let mut w = std::mem::take(&mut self.walkbuf);
                 w.clear();
-                self.rmap.walk(&mut self.core, pfn, &mut w);
+                self.rmap.walk_for_check(&mut self.core, pfn, &mut w);
                 w
             };
             let mut found: BTreeSet<(MmId, u64)> = BTreeSet::new();
@@ -401,6 +419,12 @@ impl<R: ReverseMap> System<R> {
                         let f = self.core.frames.get(pfn);
                         if f.has(pf::ANON) {
                             rss_anon += 1;
+                            let shared_swap =
+                                f.has(pf::SWAPCACHE) && self.core.swap.slot(f.private).count > 0;
+                            if pte.writable() && (f.mapcount > 1 || shared_swap) {
+                                err =
+                                    Some(format!("{va:#x}: shared anonymous page mapped writable"));
+                            }
                             if v.is_shared() {
                                 err = Some(format!("{va:#x}: anonymous page in a shared VMA"));
                             } else if f.index != v.pgoff_at(va) {

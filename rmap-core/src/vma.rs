@@ -61,12 +61,14 @@ pub struct Vma {
     pub file: Option<FileId>,
     /// The backend's word (`vma->anon_vma`).
     pub anon: u64,
-    /// Copied by fork and not yet considered for a merge since. Fork never
-    /// merges, so such a VMA may sit beside another it could merge with (a
-    /// `VM_WIPEONFORK` child has no anon_vma, for instance); validation
-    /// allows that for a pair of such copies. mmap and flag changes, which
-    /// look at the neighbours, clear it; splits keep it.
-    pub forked: bool,
+    /// Left by an operation that does not merge (fork copies layouts as
+    /// they are; a flag change that fails half-way leaves its first split)
+    /// and not considered for a merge since. Such a VMA may sit beside
+    /// another it could merge with (a `VM_WIPEONFORK` child has no
+    /// anon_vma, for instance), as in Linux; validation allows that for a
+    /// pair of such VMAs. mmap and flag changes, which look at the
+    /// neighbours, clear it; splits keep it.
+    pub merge_skipped: bool,
 }
 
 impl Vma {

@@ -139,11 +139,24 @@ impl<R: ReverseMap> System<R> {
         self.shadow.drop_file(f);
     }
 
+    /// `split_vma`: `__split_vma` after checking `max_map_count` (ENOMEM
+    /// when the mm is at the limit).
+    pub(crate) fn split_vma(
+        &mut self,
+        id: VmaId,
+        addr: u64,
+        new_below: bool,
+    ) -> Result<VmaId, Errno> {
+        if self.core.mm(self.core.vmas[id].mm).vmas.len() as u64 >= self.core.cfg.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        self.split_vma_unchecked(id, addr, new_below)
+    }
+
     /// Split `id` at `addr` (`__split_vma`). The new VMA takes
     /// `[start, addr)` if `new_below`, else `[addr, end)`; `id` keeps the
-    /// rest. ENOMEM when the mm is at `max_map_count` or the backend cannot
-    /// clone its state.
-    pub(crate) fn split_vma(
+    /// rest. ENOMEM if the backend cannot clone its state.
+    pub(crate) fn split_vma_unchecked(
         &mut self,
         id: VmaId,
         addr: u64,
@@ -151,9 +164,6 @@ impl<R: ReverseMap> System<R> {
     ) -> Result<VmaId, Errno> {
         let v = self.core.vmas[id];
         debug_assert!(v.start < addr && addr < v.end && addr % PAGE_SIZE == 0);
-        if self.core.mm(v.mm).vmas.len() as u64 >= self.core.cfg.max_map_count {
-            return Err(Errno::ENOMEM);
-        }
         let mid_pgoff = v.pgoff_at(addr);
         let new = if new_below {
             self.set_range(id, addr, v.end, mid_pgoff);
@@ -273,19 +283,29 @@ impl<R: ReverseMap> System<R> {
         if self.core.cfg.merge == MergePolicy::Both
             && let Some(v) = self.merge_existing(mid, start, end, newflags)
         {
-            self.core.vmas[v].forked = false;
+            self.core.vmas[v].merge_skipped = false;
             return Ok(v);
         }
         let v = self.core.vmas[mid];
         if v.start < start {
             self.split_vma(mid, start, true)?;
         }
-        if self.core.vmas[mid].end > end {
-            self.split_vma(mid, end, false)?;
+        if self.core.vmas[mid].end > end
+            && let Err(e) = self.split_vma(mid, end, false)
+        {
+            // Linux leaves the first split in place; neither piece was
+            // considered for a merge.
+            if v.start < start {
+                if let Some(below) = self.prev_adjacent(v.mm, start) {
+                    self.core.vmas[below].merge_skipped = true;
+                }
+                self.core.vmas[mid].merge_skipped = true;
+            }
+            return Err(e);
         }
         self.set_flags(mid, newflags);
         // its neighbours were just considered for merging
-        self.core.vmas[mid].forked = false;
+        self.core.vmas[mid].merge_skipped = false;
         Ok(mid)
     }
 
@@ -455,10 +475,12 @@ impl<R: ReverseMap> System<R> {
             if end < fv.end && self.core.mm(mm).vmas.len() as u64 >= self.core.cfg.max_map_count {
                 return Err(Errno::ENOMEM);
             }
-            self.split_vma(first, start, true)?;
+            // One check for the whole munmap (vms_gather_munmap_vmas), then
+            // unchecked splits: an munmap may pass the limit for a moment.
+            self.split_vma_unchecked(first, start, true)?;
         }
         if self.core.vmas[last].end > end {
-            self.split_vma(last, end, false)?;
+            self.split_vma_unchecked(last, end, false)?;
         }
         for id in self.core.vmas_in(mm, start, end) {
             let v = self.core.vmas[id];
@@ -487,7 +509,9 @@ impl<R: ReverseMap> System<R> {
         file: Option<FileId>,
         off: u64,
     ) -> Result<(), Errno> {
-        if len == 0 || addr % PAGE_SIZE != 0 || off % PAGE_SIZE != 0 {
+        // The checks in Linux's order (sys_mmap, do_mmap,
+        // __get_unmapped_area, file_mmap_ok).
+        if off % PAGE_SIZE != 0 || len == 0 {
             return Err(Errno::EINVAL);
         }
         let len = page_align(len).filter(|&l| l != 0).ok_or(Errno::ENOMEM)?;
@@ -495,11 +519,19 @@ impl<R: ReverseMap> System<R> {
         if pgoff.checked_add(len / PAGE_SIZE).is_none() {
             return Err(Errno::EOVERFLOW);
         }
+        if self.core.mm(mm).vmas.len() as u64 > self.core.cfg.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
         if len > TASK_SIZE || addr > TASK_SIZE - len {
             return Err(Errno::ENOMEM);
         }
-        if self.core.mm(mm).vmas.len() as u64 > self.core.cfg.max_map_count {
-            return Err(Errno::ENOMEM);
+        if addr % PAGE_SIZE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        // A regular file's mapping must end below MAX_LFS_FILESIZE (2^63 - 1).
+        const MAX_LFS: u64 = i64::MAX as u64;
+        if file.is_some() && (len > MAX_LFS || pgoff > (MAX_LFS - len) / PAGE_SIZE) {
+            return Err(Errno::EOVERFLOW);
         }
         let end = addr + len;
         let mut vmflags = prot.0 as u32 | vmf::MAYREAD | vmf::MAYWRITE | vmf::MAYEXEC;
@@ -524,7 +556,7 @@ impl<R: ReverseMap> System<R> {
         let merged = self.merge_new(mm, addr, end, vmflags, file, pgoff);
         if let Some(v) = merged {
             // its neighbours were just considered for merging
-            self.core.vmas[v].forked = false;
+            self.core.vmas[v].merge_skipped = false;
         } else {
             let id = self.insert_vma_raw(Vma {
                 mm,
@@ -534,7 +566,7 @@ impl<R: ReverseMap> System<R> {
                 flags: vmflags,
                 file,
                 anon: 0,
-                forked: false,
+                merge_skipped: false,
             });
             self.rmap.vma_link(&mut self.core, id);
         }
@@ -617,6 +649,10 @@ impl<R: ReverseMap> System<R> {
             newflags &= !vmf::ACCOUNT;
         }
         if newflags == old {
+            if v.has(vmf::MANY_PROTS) {
+                // the whole VMA gets one protection: per-page ones go
+                self.change_protection(vid, start, end, prot, true);
+            }
             return Ok(());
         }
         let id = self.vma_modify(vid, start, end, newflags)?;
@@ -791,9 +827,8 @@ impl<R: ReverseMap> System<R> {
                 .anon_prepare(&mut self.core, vid, AnonNeed::Guard)?;
         }
         self.zap_range(vid, start, end, Zap::Unmap);
-        if !v.is_shared() {
-            self.shadow.discard_private(v.mm, start, end);
-        }
+        // What was mapped there is gone: private data, nonlinear offsets.
+        self.shadow.unmap(v.mm, start, end);
         let mut addr = start;
         while addr < end {
             let p = self.ensure_pte(v.mm, addr)?;
@@ -846,7 +881,11 @@ impl<R: ReverseMap> System<R> {
             .filter(|&e| e > start)
             .ok_or(Errno::EINVAL)?;
         let n = len / PAGE_SIZE;
-        pgoff.checked_add(n).ok_or(Errno::EINVAL)?;
+        // A nonlinear file PTE holds 32 bits of page offset on x86-64
+        // (PTE_FILE_MAX_BITS); 2.6 refused offsets beyond that.
+        if pgoff.checked_add(n).is_none_or(|e| e >= 1 << 32) {
+            return Err(Errno::EINVAL);
+        }
         let vid = self.core.find_vma(mm, start).ok_or(Errno::EINVAL)?;
         let v = self.core.vmas[vid];
         if !v.is_shared() || v.file.is_none() || end > v.end {
@@ -855,18 +894,34 @@ impl<R: ReverseMap> System<R> {
         if prot.is_some() && !v.has(vmf::MANY_PROTS) {
             return Err(Errno::EINVAL);
         }
+        // Allocate every page table first, so that ENOMEM changes nothing.
+        let mut ptes = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            ptes.push(self.ensure_pte(mm, start + i * PAGE_SIZE)?);
+        }
+        // Pages keep their own protections unless MAP_CHGPROT gives one.
+        let many = v.has(vmf::MANY_PROTS);
+        let saved: Vec<Option<Prot>> = ptes
+            .iter()
+            .map(|&p| {
+                if many {
+                    self.core.pt.get(p).saved_prot()
+                } else {
+                    None
+                }
+            })
+            .collect();
         let linear = !v.has(vmf::NONLINEAR) && v.pgoff_at(start) == pgoff;
         if !linear && !v.has(vmf::NONLINEAR) {
             self.set_flags(vid, v.flags | vmf::NONLINEAR);
         }
         self.zap_range(vid, start, end, Zap::Unmap);
-        for i in 0..n {
-            let addr = start + i * PAGE_SIZE;
-            let p = self.ensure_pte(mm, addr)?;
-            let new = match (linear, prot) {
+        for (i, (&p, old)) in ptes.iter().zip(saved).enumerate() {
+            let pr = prot.or(old);
+            let new = match (linear, pr) {
                 (true, None) => Pte::NONE,
                 (true, Some(pr)) => Pte::prot_only(pr),
-                (false, pr) => Pte::file(pgoff + i, pr),
+                (false, pr) => Pte::file(pgoff + i as u64, pr),
             };
             self.core.pt.set(p, new);
         }
