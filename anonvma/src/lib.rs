@@ -525,6 +525,7 @@ impl ReverseMap for AnonVmaRmap {
                     mm: v.mm,
                     vma: Some(vid),
                     addr: v.start + ((f.index - v.pgoff) << 12),
+                    pte: None,
                 });
             }
         }
@@ -719,7 +720,13 @@ touch {} 0x100000000000 4K w
         // and exact slab counts on the same 200 generations, ends with 3
         // anon_vmas and 3 anon_vma_chains for the last process's one VMA.
         let last = run("linux", &t).pop().unwrap();
-        assert_eq!((last["objects"]["anon_vma"].as_u64(), last["objects"]["anon_vma_chain"].as_u64()), (Some(3), Some(3)));
+        assert_eq!(
+            (
+                last["objects"]["anon_vma"].as_u64(),
+                last["objects"]["anon_vma_chain"].as_u64()
+            ),
+            (Some(3), Some(3))
+        );
     }
 
     /// 1000 children each COW-write 100 pages of one parent VMA; then one

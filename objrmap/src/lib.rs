@@ -149,6 +149,7 @@ impl ObjRmap {
                     mm: v.mm,
                     vma: Some(vid),
                     addr,
+                    pte: None,
                 });
             }
         });
@@ -163,6 +164,7 @@ impl ObjRmap {
                             mm: v.mm,
                             vma: Some(vid),
                             addr: va,
+                            pte: None,
                         });
                     } else {
                         out.ptes_scanned += 1;
@@ -194,6 +196,7 @@ impl ObjRmap {
                             mm,
                             vma: Some(vid),
                             addr,
+                            pte: None,
                         });
                     }
                 }

@@ -260,6 +260,7 @@ impl PteChain {
                 mm: MmId(core.pt.owner(p)),
                 vma: None,
                 addr: core.pt.address(p),
+                pte: Some(p),
             });
         };
         match head {

@@ -189,7 +189,10 @@ impl<R: ReverseMap> System<R> {
     /// The PTE of a walk candidate if it maps `pfn`, with its VMA.
     fn resolve(&self, pfn: Pfn, c: &crate::rmap::Cand) -> Option<MapAt> {
         let m = self.core.mms.get(c.mm.0 as usize)?.as_ref()?;
-        let p = self.core.pt.lookup(m.root, c.addr)?;
+        let p = match c.pte {
+            Some(p) => p,
+            None => self.core.pt.lookup(m.root, c.addr)?,
+        };
         if self.core.pt.get(p).pfn() != Some(pfn) {
             return None;
         }

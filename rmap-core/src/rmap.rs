@@ -67,6 +67,9 @@ pub struct Cand {
     /// The VMA if the backend knows it; else the core looks it up.
     pub vma: Option<VmaId>,
     pub addr: u64,
+    /// The PTE's address if the backend keeps it (PTE chains do); else
+    /// the core walks the page table to it.
+    pub pte: Option<PtePtr>,
 }
 
 /// The output of one walk.

@@ -211,6 +211,7 @@ impl Core {
                                 mm,
                                 vma: Some(vid),
                                 addr: va,
+                                pte: None,
                             });
                         } else {
                             out.ptes_scanned += 1;

@@ -354,13 +354,26 @@ impl<R: ReverseMap> System<R> {
                 w
             };
             let mut found: BTreeSet<(MmId, u64)> = BTreeSet::new();
+            let mut stale = None;
             for c in &w.cands {
-                if let Some(m) = self.core.mms.get(c.mm.0 as usize).and_then(|m| m.as_ref())
-                    && let Some(p) = self.core.pt.lookup(m.root, c.addr)
+                let m = self.core.mms.get(c.mm.0 as usize).and_then(|m| m.as_ref());
+                let p = m.and_then(|m| self.core.pt.lookup(m.root, c.addr));
+                if c.pte.is_some() && c.pte != p {
+                    stale = Some(c.addr);
+                }
+                if let Some(p) = p
                     && self.core.pt.get(p).pfn() == Some(pfn)
                 {
                     found.insert((c.mm, c.addr));
                 }
+            }
+            if let Some(a) = stale {
+                result = Err(format!(
+                    "{} walk of frame {pfn:?} names a stale PTE address for {a:#x}",
+                    self.rmap.name()
+                ));
+                self.walkbuf = w;
+                break;
             }
             self.walkbuf = w;
             let want: BTreeSet<(MmId, u64)> = want.iter().copied().collect();
