@@ -260,12 +260,11 @@ impl ReverseMap for ObjRmap {
         true
     }
     fn anon_prepare(&mut self, core: &mut Core, vma: VmaId, _why: AnonNeed) -> Result<(), Errno> {
-        core.vmas[vma].anon = 1;
+        pte_chain::anon_flag::prepare(core, vma);
         Ok(())
     }
     fn vma_absorb(&mut self, core: &mut Core, dst: VmaId, src: VmaId) {
-        let a = core.vmas[src].anon;
-        core.vmas[dst].anon |= a;
+        pte_chain::anon_flag::absorb(core, dst, src);
     }
     fn fork_vma(&mut self, _core: &mut Core, _parent: VmaId, _child: VmaId) -> Result<(), Errno> {
         Ok(())

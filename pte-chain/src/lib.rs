@@ -35,6 +35,24 @@ use rmap_core::pgtable::PtePtr;
 use rmap_core::rmap::{MapAt, Objects, Walk};
 use rmap_core::{AnonNeed, Cand, Core, Errno, MmId, Pfn, ReverseMap, VmaId};
 
+/// Anonymous state in the designs before anon_vma (2.5 PTE chains, the
+/// objrmap patches): a VMA's word only says "has anonymous pages", so that
+/// fork copies its page tables; it never blocks a merge, and a merged VMA
+/// has anonymous pages if either part had.
+pub mod anon_flag {
+    use rmap_core::{Core, VmaId};
+
+    /// `anon_prepare`: the VMA now has anonymous pages.
+    pub fn prepare(core: &mut Core, vma: VmaId) {
+        core.vmas[vma].anon = 1;
+    }
+    /// `vma_absorb`: `dst` took over (part of) `src`.
+    pub fn absorb(core: &mut Core, dst: VmaId, src: VmaId) {
+        let a = core.vmas[src].anon;
+        core.vmas[dst].anon |= a;
+    }
+}
+
 /// Largest NRPTE of any preset.
 const MAX_NRPTE: usize = 31;
 
@@ -313,12 +331,11 @@ impl ReverseMap for PteChain {
         true
     }
     fn anon_prepare(&mut self, core: &mut Core, vma: VmaId, _why: AnonNeed) -> Result<(), Errno> {
-        core.vmas[vma].anon = 1;
+        anon_flag::prepare(core, vma);
         Ok(())
     }
     fn vma_absorb(&mut self, core: &mut Core, dst: VmaId, src: VmaId) {
-        let a = core.vmas[src].anon;
-        core.vmas[dst].anon |= a;
+        anon_flag::absorb(core, dst, src);
     }
     fn fork_vma(&mut self, _core: &mut Core, _parent: VmaId, _child: VmaId) -> Result<(), Errno> {
         Ok(())
