@@ -159,6 +159,13 @@ pub struct AnonVmaRmap {
     chain_links: u64,
 }
 
+/// An exec-only mapping: on this machine (x86-64 with protection keys)
+/// Linux gives it protection key 1, which is part of its flags.
+#[inline]
+fn exec_only(flags: u32) -> bool {
+    flags & vmf::PROT_MASK == vmf::EXEC
+}
+
 #[inline]
 fn word_of(id: u32) -> u64 {
     (id as u64 + 1) << 1
@@ -245,6 +252,9 @@ impl AnonVmaRmap {
             x.end == y.start
                 && x.file == y.file
                 && (x.flags ^ y.flags) & !(vmf::PROT_MASK | vmf::STICKY) == 0
+                // access flags are ignored, but not the protection key this
+                // kernel gives exec-only mappings (it lives in vm_flags)
+                && exec_only(x.flags) == exec_only(y.flags)
                 && y.pgoff == x.pgoff + x.pages()
         };
         let usable = |old: VmaId| {
@@ -789,6 +799,24 @@ touch {} 0x100000000000 4K w
             );
             assert!(!out.contains("failed"), "{p}: {out}");
         }
+    }
+
+    /// Exec-only VMAs carry protection key 1 in their flags on this
+    /// machine, so a neighbour's anon_vma is not shared across that line;
+    /// the live kernel ends with three anon_vmas here (kernel-diff).
+    #[test]
+    fn exec_only_neighbours_do_not_share_an_anon_vma() {
+        let t = "mmap 1 0x100000000000 4K --x private
+mmap 1 0x100000001000 4K --- private
+mmap 1 0x100000002000 4K --x private
+madvise 1 0x100000000000 12K guard_install
+mprotect 1 0x100000001000 4K --x
+stats all
+check
+";
+        let s = run("linux", t);
+        assert_eq!(s[0]["objects"]["anon_vma"].as_u64(), Some(3));
+        assert_eq!(s[0]["vmas"].as_u64(), Some(3));
     }
 
     #[test]

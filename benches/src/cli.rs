@@ -42,6 +42,15 @@ pub enum Cmd {
     KernelRun {
         /// The trace file; every address must lie in [0x100000000000, 0x200000000000).
         file: PathBuf,
+        /// Measurements per side of each `stats all` object count (at
+        /// least; the most frequent value is used); 0 prints null counts
+        /// without measuring.
+        #[arg(long, default_value_t = 5)]
+        slab_reps: usize,
+        /// Print, on standard error, the raw slab differences behind each
+        /// `stats all` line.
+        #[arg(long)]
+        slab_samples: bool,
     },
     /// Run a trace on the model and on the live kernel; show where the
     /// dump and err lines differ. Exit status 0 when they agree, 1 when not.
@@ -49,6 +58,36 @@ pub enum Cmd {
         file: PathBuf,
         #[arg(long, default_value = "scan")]
         backend: String,
+        /// Measurements per side of each live `stats all` object count;
+        /// 0 skips the object counts.
+        #[arg(long, default_value_t = 5)]
+        slab_reps: usize,
+    },
+    /// Run many seeded random traces on the model and on the live kernel;
+    /// print the agreement rate and the first disagreements. Exit status 0
+    /// when every trace agrees, 1 when not.
+    Fidelity {
+        /// Seeds as FIRST..END (END excluded).
+        #[arg(long, default_value = "0..1000", value_parser = parse_seeds)]
+        seeds: std::ops::Range<u64>,
+        /// Generate traces without writes and guard regions.
+        #[arg(long)]
+        read_only: bool,
+        #[arg(long, default_value = "scan")]
+        backend: String,
+        /// Random operations per trace.
+        #[arg(long, default_value_t = 60)]
+        ops: usize,
+        /// End every trace with `stats all` and compare the object counts
+        /// too (needs root for the kernel's counts).
+        #[arg(long)]
+        objects: bool,
+        /// Measurements per side of each live object count.
+        #[arg(long, default_value_t = 5)]
+        slab_reps: usize,
+        /// Show this many disagreements in full.
+        #[arg(long, default_value_t = 3)]
+        show: usize,
     },
     /// Write a seeded random trace (for kernel-diff and property runs).
     GenRandom {
@@ -69,6 +108,23 @@ pub enum Cmd {
     },
 }
 
+/// `FIRST..END` as a range of seeds.
+fn parse_seeds(s: &str) -> Result<std::ops::Range<u64>, String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("`{s}`: expected FIRST..END, e.g. 0..1000"))?;
+    let num = |x: &str| {
+        x.trim()
+            .parse::<u64>()
+            .map_err(|e| format!("`{x}` in `{s}`: {e}"))
+    };
+    let (a, b) = (num(a)?, num(b)?);
+    if a > b {
+        return Err(format!("`{s}`: FIRST is after END"));
+    }
+    Ok(a..b)
+}
+
 fn read_trace(file: &std::path::Path) -> Result<String, i32> {
     match std::fs::read(file) {
         Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
@@ -82,44 +138,122 @@ fn read_trace(file: &std::path::Path) -> Result<String, i32> {
 /// Exit status: 0 success, 1 a `check` failed, 2 a usage or trace error.
 pub fn run(cli: Cli) -> i32 {
     match cli.cmd {
-        Cmd::KernelRun { file } => {
+        Cmd::KernelRun {
+            file,
+            slab_reps,
+            slab_samples,
+        } => {
             let text = match read_trace(&file) {
                 Ok(t) => t,
                 Err(code) => return code,
             };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            let res = crate::kernel::kernel_run(&text, &file.display().to_string(), &mut out);
+            let opts = crate::kernel::KernelOptions { slab_reps };
+            let res =
+                crate::kernel::kernel_run_with(&text, &file.display().to_string(), &mut out, &opts);
             let _ = out.flush();
             match res {
-                Ok(_) => 0,
+                Ok(sum) => {
+                    if slab_samples {
+                        for at in &sum.objects {
+                            for (k, kind) in crate::kernel::OBJECT_KINDS.iter().enumerate() {
+                                eprintln!(
+                                    "stats line {}: {kind}: trace {:?} shadow {:?} (measurement {})",
+                                    at.line, at.real[k], at.shadow[k], at.attempts
+                                );
+                            }
+                        }
+                    }
+                    0
+                }
                 Err(e) => {
                     eprintln!("{e}");
                     2
                 }
             }
         }
-        Cmd::KernelDiff { file, backend } => {
+        Cmd::KernelDiff {
+            file,
+            backend,
+            slab_reps,
+        } => {
             let text = match read_trace(&file) {
                 Ok(t) => t,
                 Err(code) => return code,
             };
-            match crate::fidelity::compare(&text, &file.display().to_string(), &backend) {
-                Ok(c) if c.agree() => {
-                    println!(
-                        "agree: {} lines of dump and err output",
-                        c.kernel.lines().count()
-                    );
-                    0
-                }
+            let opts = crate::kernel::KernelOptions { slab_reps };
+            match crate::fidelity::compare_with(&text, &file.display().to_string(), &backend, &opts)
+            {
                 Ok(c) => {
-                    print!("{}", c.diff(&format!("model ({backend})")));
-                    1
+                    if c.layout_agrees() {
+                        println!(
+                            "agree: {} lines of dump and err output",
+                            c.kernel.lines().count()
+                        );
+                    } else {
+                        print!("{}", c.layout_diff(&format!("model ({backend})")));
+                    }
+                    print!("{}", c.objects_report());
+                    i32::from(!c.agree())
                 }
                 Err(e) => {
                     eprintln!("{e}");
                     2
                 }
+            }
+        }
+        Cmd::Fidelity {
+            seeds,
+            read_only,
+            backend,
+            ops,
+            objects,
+            slab_reps,
+            show,
+        } => {
+            let o = crate::fidelity::FidelityOptions {
+                seeds,
+                generator: crate::tracegen::GenOptions {
+                    ops,
+                    anon_state: !read_only,
+                    ..crate::tracegen::GenOptions::default()
+                },
+                backend: backend.clone(),
+                objects,
+                kernel: crate::kernel::KernelOptions { slab_reps },
+                keep: show,
+            };
+            if let Err(e) = backends::resolve(&backend) {
+                eprintln!("rmap-bench: {e}");
+                return 2;
+            }
+            let rep = crate::fidelity::fidelity(&o, |_, _| {});
+            for d in &rep.disagreements {
+                println!("=== seed {} differs", d.seed);
+                print!("{}", d.comparison.diff(&format!("model ({backend})")));
+            }
+            for (seed, e) in &rep.failures {
+                println!("=== seed {seed} failed: {e}");
+            }
+            println!(
+                "agree: {}/{} traces ({:.1}%); dump and err lines agree in {}/{}",
+                rep.agree,
+                rep.traces,
+                rep.rate(),
+                rep.layout_agree,
+                rep.traces
+            );
+            if objects {
+                println!(
+                    "object counts: {}/{} agree; {} not counted by the kernel (null)",
+                    rep.counts_agree, rep.counts, rep.counts_missing
+                );
+            }
+            if !rep.failures.is_empty() {
+                2
+            } else {
+                i32::from(rep.agree < rep.traces)
             }
         }
         Cmd::GenRandom {

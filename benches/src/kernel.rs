@@ -3,8 +3,11 @@
 //! [`kernel_run`] executes a trace (`docs/trace-format.md`) with one real
 //! process per trace process and prints what the model's replay prints for
 //! `dump` and `err` lines: same formats, same line numbers, same order.
-//! `config`, `reclaim`, `stats` and `check` print nothing here; `remap` and
-//! `exec` are refused.
+//! `stats all` prints one JSON line with the live counts of the kernel's
+//! `vm_area_struct`, `anon_vma` and `anon_vma_chain` objects that belong to
+//! the trace's mappings (see "Object counts" below). `config`, `reclaim`,
+//! `stats PID` and `check` print nothing here; `remap` and `exec` are
+//! refused.
 //!
 //! How it works (x86-64 Linux only):
 //! - The calling process is the *controller*. It pre-creates every declared
@@ -33,6 +36,56 @@
 //!   Trace processes never use the window for anything of their own.
 //! - At the end, and on every error, each trace process is killed and reaped
 //!   and the temporary directory is removed.
+//!
+//! # Object counts
+//!
+//! At `stats all` the run prints
+//! `{"objects":{"anon_vma":N,"anon_vma_chain":N,"vm_area_struct":N}}`: the
+//! objects of those slab caches that the trace's live processes hold for
+//! the trace's own mappings, which is what the model's `objects` counts.
+//! They are read from `/sys/kernel/slab/NAME/objects` (the first number)
+//! right after writing `1` to `/sys/kernel/slab/NAME/shrink`, which flushes
+//! the per-CPU slabs and sheaves so that the count is exact at that moment.
+//! That needs root; without it (or without `/sys/kernel/slab`) the counts
+//! are `null` and nothing fails.
+//!
+//! A slab count is global, so the trace's share is isolated by differences:
+//! - the trace up to the `stats` line (the *prefix*) is replayed in a fresh
+//!   process tree, and the count is read with the tree alive and again right
+//!   after killing and reaping it; the drop is what the tree held;
+//! - the same is done with a *shadow* replay of the prefix that makes the
+//!   same forks, exits and request round trips but leaves the window
+//!   alone: its drop is what the harness itself holds (each worker's code,
+//!   stack, heap and library VMAs with their anon_vmas and chains, and, in
+//!   the `anon_vma_chain` cache, which this kernel shares with `fs_cache`,
+//!   one `fs_struct` per process);
+//! - both trees are forked from one idle *zygote* worker, so both start
+//!   from the same harness address space even if the controller's own
+//!   mappings change in between;
+//! - real minus shadow is the trace's count.
+//!
+//! Other processes allocate and free these objects at any time. Against
+//! that:
+//! - each reading of a cache shrinks and counts until two counts in a row
+//!   agree (one shrink right after an exit leaves part of the freed
+//!   `vm_area_struct`s counted; the second gets them all);
+//! - each difference is taken [`KernelOptions::slab_reps`] times (real and
+//!   shadow interleaved), and more, up to six times as many, until on each
+//!   side one value is clearly the most frequent: more than half of the
+//!   samples, at least a majority of `slab_reps`, and at least twice as
+//!   frequent as any other value; that value is used. A side that never
+//!   settles gives a `null` count rather than a guess;
+//! - the `vm_area_struct` readings, the noisiest (every mmap of every
+//!   process changes that cache), are taken right before and right after
+//!   the kill;
+//! - the `vm_area_struct` count must equal the number of VMAs in the
+//!   window that the processes' `/proc/PID/maps` show; when it does not,
+//!   something disturbed the samples consistently, and the measurement is
+//!   taken again (three times at most, then every count is `null`);
+//! - readings and the kills between them exclude every live-run op of this
+//!   process (a lock that ops take for reading) and of other `rmap-bench`
+//!   processes (an `flock` on a file in the temporary directory, shared
+//!   for ops, exclusive for measurements).
 
 use std::io::Write;
 
@@ -46,6 +99,9 @@ pub const WINDOW_END: u64 = 0x2000_0000_0000;
 
 const PAGE: u64 = 4096;
 
+/// The slab caches counted at `stats all`, in the order of the JSON keys.
+pub const OBJECT_KINDS: [&str; 3] = ["anon_vma", "anon_vma_chain", "vm_area_struct"];
+
 /// How a live run ended.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct KernelSummary {
@@ -53,6 +109,71 @@ pub struct KernelSummary {
     pub ops: u64,
     /// `err` lines printed.
     pub errors: u64,
+    /// One entry per `stats all` line, in trace order.
+    pub objects: Vec<ObjectsAt>,
+}
+
+/// Settings of a live run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelOptions {
+    /// How many times each side (trace and shadow) of an object count is
+    /// measured at least; the most frequent value of each side is used, and
+    /// up to six times as many samples are taken until that value is clear
+    /// (module docs, "Object counts"). 0 turns the slab counts off (`stats all` then
+    /// prints `null` counts).
+    pub slab_reps: usize,
+}
+
+impl Default for KernelOptions {
+    fn default() -> Self {
+        KernelOptions { slab_reps: 5 }
+    }
+}
+
+/// Live object counts, by kind in [`OBJECT_KINDS`] order; `None` where the
+/// count could not be read.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LiveObjects(pub [Option<u64>; 3]);
+
+impl LiveObjects {
+    /// The count of `kind`, if it is one of [`OBJECT_KINDS`] and was read.
+    pub fn get(&self, kind: &str) -> Option<u64> {
+        OBJECT_KINDS
+            .iter()
+            .position(|&k| k == kind)
+            .and_then(|i| self.0[i])
+    }
+
+    /// The line `stats all` prints: `{"objects":{"anon_vma":N,...}}`, keys
+    /// sorted, `null` for a count that could not be read.
+    pub fn json_line(&self) -> String {
+        let items: Vec<String> = OBJECT_KINDS
+            .iter()
+            .zip(self.0)
+            .map(|(k, v)| match v {
+                Some(n) => format!("\"{k}\":{n}"),
+                None => format!("\"{k}\":null"),
+            })
+            .collect();
+        format!("{{\"objects\":{{{}}}}}", items.join(","))
+    }
+}
+
+/// One `stats all` of a live run: the counts printed and the raw
+/// differences they came from.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ObjectsAt {
+    /// The trace line of the `stats all`.
+    pub line: usize,
+    pub counts: LiveObjects,
+    /// Per kind, the objects each replay of the prefix held (count with the
+    /// tree alive minus count after killing it), in measurement order.
+    pub real: [Vec<i64>; 3],
+    /// The same for the shadow replays.
+    pub shadow: [Vec<i64>; 3],
+    /// Measurements taken: more than one when a `vm_area_struct` count
+    /// disagreed with the VMAs that the processes' maps show.
+    pub attempts: usize,
 }
 
 /// Why a live run stopped.
@@ -88,6 +209,16 @@ pub fn kernel_run(
     file_name: &str,
     out: &mut dyn Write,
 ) -> Result<KernelSummary, KernelError> {
+    kernel_run_with(text, file_name, out, &KernelOptions::default())
+}
+
+/// [`kernel_run`] with explicit settings.
+pub fn kernel_run_with(
+    text: &str,
+    file_name: &str,
+    out: &mut dyn Write,
+    opts: &KernelOptions,
+) -> Result<KernelSummary, KernelError> {
     let mut lines = Vec::new();
     let mut trace_err = None;
     for tl in Parser::new(text, file_name) {
@@ -102,7 +233,7 @@ pub fn kernel_run(
     for tl in &lines {
         refusal(tl, file_name)?;
     }
-    let sum = live::run(&lines, file_name, out, &mut live::Trail::default())?;
+    let sum = live::run(&lines, file_name, out, opts, &mut live::Trail::default())?;
     match trace_err {
         Some(e) => Err(e.into()),
         None => Ok(sum),
@@ -208,6 +339,7 @@ mod live {
         _lines: &[TraceLine],
         _file: &str,
         _out: &mut dyn Write,
+        _opts: &KernelOptions,
         _trail: &mut Trail,
     ) -> Result<KernelSummary, KernelError> {
         Err(KernelError::Sys(
@@ -227,6 +359,7 @@ mod live {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
     use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
     use rmap_core::ops::{Access, Advice, StatsTarget};
 
@@ -244,6 +377,9 @@ mod live {
     const K_TOUCH: u32 = 5;
     const K_FORK: u32 = 6;
     const K_DUMP: u32 = 7;
+    /// A round trip that does nothing (the shadow replays' stand-in for an
+    /// op on the window).
+    const K_NOP: u32 = 8;
     // Reply tags.
     const T_DONE: u32 = 1;
     const T_DATA: u32 = 2;
@@ -621,6 +757,7 @@ mod live {
                 K_MADVISE => a(libc::SYS_madvise, [r.addr, r.len, r.arg as u64, 0, 0, 0]),
                 K_TOUCH => touch(r.addr, r.len, r.arg == 1, &mut counter),
                 K_DUMP => dump(chan),
+                K_NOP => 0,
                 K_FORK if passed >= 0 => {
                     let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as u64;
                     // SAFETY: a fork-like clone: no shared memory, the
@@ -982,12 +1119,126 @@ mod live {
         })
     }
 
+    /// Serialises object counting against the live runs of this process:
+    /// every op of a live run holds it for reading, each measurement
+    /// (reading, kill, reading) for writing. [`Cross`] does the same between
+    /// processes.
+    static LIVE_LOCK: RwLock<()> = RwLock::new(());
+
+    /// The cross-process side of [`LIVE_LOCK`]: an `flock` on
+    /// [`LOCK_FILE`] in the temporary directory, shared while any thread of
+    /// this process runs a live-run op, exclusive during a measurement. It
+    /// keeps concurrent `rmap-bench` processes (several test binaries, a
+    /// `fidelity` loop next to a `kernel-run`) from forking and killing
+    /// trace processes between the two readings of a measurement. Without
+    /// the file (no permission) the runs go on unlocked.
+    struct Cross {
+        file: Option<File>,
+        /// Threads of this process in an op; the first takes the shared
+        /// lock, the last drops it.
+        readers: Mutex<usize>,
+    }
+
+    const LOCK_FILE: &str = "rmap-bench-live.lock";
+
+    fn cross() -> &'static Cross {
+        static CROSS: OnceLock<Cross> = OnceLock::new();
+        CROSS.get_or_init(|| {
+            use std::os::unix::fs::OpenOptionsExt;
+            let path = std::env::temp_dir().join(LOCK_FILE);
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o666)
+                .open(&path)
+                .or_else(|_| File::open(&path))
+                .ok();
+            Cross {
+                file,
+                readers: Mutex::new(0),
+            }
+        })
+    }
+
+    fn flock(how: libc::c_int) {
+        if let Some(f) = &cross().file {
+            // SAFETY: flock on our own descriptor; retried on EINTR.
+            while unsafe { libc::flock(f.as_raw_fd(), how) } != 0
+                && io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+            {}
+        }
+    }
+
+    /// Held while a live-run op runs.
+    struct OpGuard {
+        _g: RwLockReadGuard<'static, ()>,
+    }
+
+    impl Drop for OpGuard {
+        fn drop(&mut self) {
+            let mut n = cross().readers.lock().unwrap_or_else(|e| e.into_inner());
+            *n -= 1;
+            if *n == 0 {
+                flock(libc::LOCK_UN);
+            }
+        }
+    }
+
+    fn op_guard() -> OpGuard {
+        let g = LIVE_LOCK.read().unwrap_or_else(|e| e.into_inner());
+        let mut n = cross().readers.lock().unwrap_or_else(|e| e.into_inner());
+        if *n == 0 {
+            flock(libc::LOCK_SH);
+        }
+        *n += 1;
+        OpGuard { _g: g }
+    }
+
+    /// Held during one measurement: no live-run op of any process runs.
+    struct MeasureGuard {
+        _g: RwLockWriteGuard<'static, ()>,
+    }
+
+    impl Drop for MeasureGuard {
+        fn drop(&mut self) {
+            flock(libc::LOCK_UN);
+        }
+    }
+
+    fn measure_guard() -> MeasureGuard {
+        let g = LIVE_LOCK.write().unwrap_or_else(|e| e.into_inner());
+        // no thread of this process holds the shared lock now
+        flock(libc::LOCK_EX);
+        MeasureGuard { _g: g }
+    }
+
+    /// What every replay of one trace shares.
+    struct Env<'a> {
+        file: &'a str,
+        files: &'a HashMap<String, File>,
+        dir_prefix: &'a str,
+    }
+
+    /// How the lines are replayed.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    enum Mode {
+        /// Every op as the trace says.
+        Real,
+        /// Forks, exits and dumps as the trace says; every op on the window
+        /// (mmap, munmap, mprotect, madvise, touch) becomes a round trip
+        /// that does nothing.
+        Shadow,
+    }
+
     /// Runs the (well-formed, not refused) lines; `trail` records the host
     /// pids and the directory it used.
     pub fn run(
         lines: &[TraceLine],
         file: &str,
         out: &mut dyn Write,
+        opts: &KernelOptions,
         trail: &mut Trail,
     ) -> Result<KernelSummary, KernelError> {
         let dir = make_temp_dir()?;
@@ -1000,25 +1251,49 @@ mod live {
                 files.insert(name.clone(), make_file(&dir.0, name, *size)?);
             }
         }
+        let env = Env {
+            file,
+            files: &files,
+            dir_prefix: &dir_prefix,
+        };
         let mut procs = Procs::default();
-        let r = run_ops(lines, file, out, trail, &files, &dir_prefix, &mut procs);
-        drop(procs);
+        let mut meter = Meter::new(opts);
+        let r = run_ops(
+            &env,
+            lines,
+            Mode::Real,
+            out,
+            trail,
+            &mut procs,
+            None,
+            Some(&mut meter),
+        );
+        {
+            let _g = op_guard();
+            drop(procs);
+            drop(meter);
+        }
         drop(files);
         drop(dir);
         r
     }
 
-    fn start_first(
-        files: &HashMap<String, File>,
-        procs: &mut Procs,
-        trail: &mut Trail,
-    ) -> Result<(), KernelError> {
+    /// A new worker forked from the controller itself: trace process 1 of a
+    /// run, or the zygote of the object counts.
+    fn spawn_worker(files: &HashMap<String, File>, trail: &mut Trail) -> Result<Proc, KernelError> {
         let (ctl, wk) = socketpair()?;
         let mut keep: Vec<i32> = files.values().map(|f| f.as_raw_fd()).collect();
         keep.push(wk.as_raw_fd());
         keep.sort_unstable();
         let mut altstack = vec![0u8; ALTSTACK];
         let alt = altstack.as_mut_ptr();
+        // Write every page now, so that the mapping holding the alternate
+        // stack has its anonymous state before the fork and a fault handled
+        // by a worker creates no anon_vma of its own.
+        for i in (0..ALTSTACK).step_by(PAGE as usize) {
+            // SAFETY: i < ALTSTACK, inside the vector.
+            unsafe { std::ptr::write_volatile(alt.add(i), 1) };
+        }
         let wk_raw = wk.as_raw_fd();
         check_window_free()?;
         // SAFETY: getpid/fork. The child runs only `worker_main`, which
@@ -1033,67 +1308,129 @@ mod live {
         }
         trail.hosts.push(host);
         drop(wk);
-        procs.0.insert(1, Proc { host, chan: ctl });
         drop(altstack);
-        let p = &procs.0[&1];
-        match recv_done(&p.chan, 1, None)? {
-            0 => Ok(()),
-            v => Err(KernelError::Sys(format!(
-                "trace process 1 failed to start ({v})"
-            ))),
+        let p = Proc { host, chan: ctl };
+        match recv_done(&p.chan, 1, None) {
+            Ok(0) => Ok(p),
+            Ok(v) => {
+                kill_and_reap(p.host);
+                Err(KernelError::Sys(format!(
+                    "trace process 1 failed to start ({v})"
+                )))
+            }
+            Err(e) => {
+                kill_and_reap(p.host);
+                Err(e)
+            }
         }
+    }
+
+    /// Makes the worker `parent` (trace id `parent_id`) fork; the child
+    /// (trace id `child_id`) answers on a new socket. The inner error is
+    /// the fork's `-errno`.
+    fn fork_from(
+        parent: &Proc,
+        parent_id: u32,
+        child_id: u32,
+        trail: &mut Trail,
+    ) -> Result<Result<Proc, i32>, KernelError> {
+        let (ctl, wk) = socketpair()?;
+        send_req(
+            &parent.chan,
+            &Req {
+                kind: K_FORK,
+                ..Req::default()
+            },
+            Some(wk.as_raw_fd()),
+        )?;
+        drop(wk);
+        let v = recv_done(&parent.chan, parent_id, None)?;
+        if v <= 0 {
+            return Ok(Err(v));
+        }
+        trail.hosts.push(v);
+        let child = Proc { host: v, chan: ctl };
+        match recv_done(&child.chan, child_id, None) {
+            Ok(0) => Ok(Ok(child)),
+            Ok(e) => {
+                kill_and_reap(child.host);
+                Err(KernelError::Sys(format!(
+                    "trace process {child_id} failed to start ({e})"
+                )))
+            }
+            Err(e) => {
+                kill_and_reap(child.host);
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts trace process 1: forked from the controller, or from the
+    /// zygote when there is one.
+    fn start_first(
+        env: &Env,
+        procs: &mut Procs,
+        zygote: Option<&Proc>,
+        trail: &mut Trail,
+    ) -> Result<(), KernelError> {
+        let p = match zygote {
+            None => spawn_worker(env.files, trail)?,
+            Some(z) => fork_from(z, 0, 1, trail)?.map_err(|e| {
+                KernelError::Sys(format!("the zygote could not fork: {}", errno_name(-e)))
+            })?,
+        };
+        procs.0.insert(1, p);
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
     fn run_ops(
+        env: &Env,
         lines: &[TraceLine],
-        file: &str,
+        mode: Mode,
         out: &mut dyn Write,
         trail: &mut Trail,
-        files: &HashMap<String, File>,
-        dir_prefix: &str,
         procs: &mut Procs,
+        zygote: Option<&Proc>,
+        mut meter: Option<&mut Meter>,
     ) -> Result<KernelSummary, KernelError> {
+        let file = env.file;
         let mut sum = KernelSummary::default();
         let mut started = false;
-        for tl in lines {
+        for (idx, tl) in lines.iter().enumerate() {
             if matches!(tl.op, Op::Config(_)) {
                 continue;
             }
+            let line = tl.line;
+            if let Op::Stats(StatsTarget::All) = tl.op {
+                if !started {
+                    let _g = op_guard();
+                    start_first(env, procs, zygote, trail)?;
+                    started = true;
+                }
+                sum.ops += 1;
+                if let Some(m) = meter.as_deref_mut() {
+                    let at = m.measure(env, &lines[..idx], line, procs, trail)?;
+                    writeln!(out, "{}", at.counts.json_line())?;
+                    sum.objects.push(at);
+                }
+                continue;
+            }
+            let _g = op_guard();
             if !started {
-                start_first(files, procs, trail)?;
+                start_first(env, procs, zygote, trail)?;
                 started = true;
             }
             sum.ops += 1;
-            let line = tl.line;
-            let proc_of = |procs: &Procs, pid: u32| -> Result<(libc::pid_t, RawFd), KernelError> {
+            let proc_of = |procs: &Procs, pid: u32| -> Result<RawFd, KernelError> {
                 procs
                     .0
                     .get(&pid)
-                    .map(|p| (p.host, p.chan.as_raw_fd()))
+                    .map(|p| p.chan.as_raw_fd())
                     .ok_or_else(|| no_process(file, line, pid))
             };
-            let simple = |pid: u32, req: Req| -> Result<i32, KernelError> {
-                let p = procs
-                    .0
-                    .get(&pid)
-                    .ok_or_else(|| no_process(file, line, pid))?;
-                send_req(&p.chan, &req, None)?;
-                recv_done(&p.chan, pid, None)
-            };
-            let val = match &tl.op {
-                Op::Config(_) | Op::File { .. } | Op::Reclaim { .. } | Op::Check => 0,
-                Op::Stats(StatsTarget::All) => 0,
-                Op::Stats(StatsTarget::Pid(pid)) => {
-                    proc_of(procs, *pid)?;
-                    0
-                }
-                Op::Remap { .. } | Op::Exec { .. } => {
-                    return Err(KernelError::Sys(format!(
-                        "{file}:{line}: {} cannot run live",
-                        tl.op.name()
-                    )));
-                }
+            // The ops on the window: process and request.
+            let window: Option<(u32, Req)> = match &tl.op {
                 Op::Mmap {
                     pid,
                     addr,
@@ -1113,7 +1450,8 @@ mod live {
                         mf |= libc::MAP_NORESERVE;
                     }
                     let fd = match fname {
-                        Some(n) => files
+                        Some(n) => env
+                            .files
                             .get(n)
                             .ok_or_else(|| {
                                 KernelError::Sys(format!("{file}:{line}: file {n} was not created"))
@@ -1124,7 +1462,7 @@ mod live {
                             -1
                         }
                     };
-                    simple(
+                    Some((
                         *pid,
                         Req {
                             kind: K_MMAP,
@@ -1135,9 +1473,9 @@ mod live {
                             flags: mf as u32 as u64,
                             fd,
                         },
-                    )?
+                    ))
                 }
-                Op::Munmap { pid, addr, len } => simple(
+                Op::Munmap { pid, addr, len } => Some((
                     *pid,
                     Req {
                         kind: K_MUNMAP,
@@ -1145,13 +1483,13 @@ mod live {
                         len: *len,
                         ..Req::default()
                     },
-                )?,
+                )),
                 Op::Mprotect {
                     pid,
                     addr,
                     len,
                     prot,
-                } => simple(
+                } => Some((
                     *pid,
                     Req {
                         kind: K_MPROTECT,
@@ -1160,13 +1498,13 @@ mod live {
                         len: *len,
                         ..Req::default()
                     },
-                )?,
+                )),
                 Op::Madvise {
                     pid,
                     addr,
                     len,
                     advice,
-                } => simple(
+                } => Some((
                     *pid,
                     Req {
                         kind: K_MADVISE,
@@ -1175,13 +1513,13 @@ mod live {
                         len: *len,
                         ..Req::default()
                     },
-                )?,
+                )),
                 Op::Touch {
                     pid,
                     addr,
                     len,
                     access,
-                } => simple(
+                } => Some((
                     *pid,
                     Req {
                         kind: K_TOUCH,
@@ -1190,79 +1528,95 @@ mod live {
                         len: *len,
                         ..Req::default()
                     },
-                )?,
-                Op::Dump { pid } => {
-                    let p = procs
-                        .0
-                        .get(pid)
-                        .ok_or_else(|| no_process(file, line, *pid))?;
-                    send_req(
-                        &p.chan,
-                        &Req {
-                            kind: K_DUMP,
-                            ..Req::default()
-                        },
-                        None,
-                    )?;
-                    let mut raw = Vec::new();
-                    let v = recv_done(&p.chan, *pid, Some(&mut raw))?;
-                    if v < 0 {
+                )),
+                _ => None,
+            };
+            let val = if let Some((pid, req)) = window {
+                let req = match mode {
+                    Mode::Real => req,
+                    Mode::Shadow => Req {
+                        kind: K_NOP,
+                        ..Req::default()
+                    },
+                };
+                let p = procs
+                    .0
+                    .get(&pid)
+                    .ok_or_else(|| no_process(file, line, pid))?;
+                send_req(&p.chan, &req, None)?;
+                recv_done(&p.chan, pid, None)?
+            } else {
+                match &tl.op {
+                    Op::Stats(StatsTarget::Pid(pid)) => {
+                        proc_of(procs, *pid)?;
+                        0
+                    }
+                    Op::Remap { .. } | Op::Exec { .. } => {
                         return Err(KernelError::Sys(format!(
-                            "{file}:{line}: reading /proc/self/maps: {}",
-                            errno_name(-v)
+                            "{file}:{line}: {} cannot run live",
+                            tl.op.name()
                         )));
                     }
-                    let raw = String::from_utf8_lossy(&raw);
-                    let mut s = format!("dump {pid}");
-                    format_maps(&raw, dir_prefix, &mut s)?;
-                    writeln!(out, "{s}")?;
-                    0
-                }
-                Op::Exit { pid } => {
-                    let p = procs
-                        .0
-                        .remove(pid)
-                        .ok_or_else(|| no_process(file, line, *pid))?;
-                    kill_and_reap(p.host);
-                    0
-                }
-                Op::Fork { parent, child } => {
-                    proc_of(procs, *parent)?;
-                    if procs.0.contains_key(child) {
-                        return Err(KernelError::Trace(TraceError {
-                            file: file.to_string(),
-                            line,
-                            found: format!("process {child}"),
-                            expected: "a child id that is not in use".to_string(),
-                        }));
-                    }
-                    let (ctl, wk) = socketpair()?;
-                    let p = &procs.0[parent];
-                    send_req(
-                        &p.chan,
-                        &Req {
-                            kind: K_FORK,
-                            ..Req::default()
-                        },
-                        Some(wk.as_raw_fd()),
-                    )?;
-                    drop(wk);
-                    let v = recv_done(&p.chan, *parent, None)?;
-                    if v > 0 {
-                        trail.hosts.push(v);
-                        procs.0.insert(*child, Proc { host: v, chan: ctl });
-                        let c = &procs.0[child];
-                        match recv_done(&c.chan, *child, None)? {
-                            0 => 0,
-                            e => {
-                                return Err(KernelError::Sys(format!(
-                                    "{file}:{line}: trace process {child} failed to start ({e})"
-                                )));
-                            }
+                    Op::Dump { pid } => {
+                        let p = procs
+                            .0
+                            .get(pid)
+                            .ok_or_else(|| no_process(file, line, *pid))?;
+                        send_req(
+                            &p.chan,
+                            &Req {
+                                kind: K_DUMP,
+                                ..Req::default()
+                            },
+                            None,
+                        )?;
+                        let mut raw = Vec::new();
+                        let v = recv_done(&p.chan, *pid, Some(&mut raw))?;
+                        if v < 0 {
+                            return Err(KernelError::Sys(format!(
+                                "{file}:{line}: reading /proc/self/maps: {}",
+                                errno_name(-v)
+                            )));
                         }
-                    } else {
-                        v
+                        let raw = String::from_utf8_lossy(&raw);
+                        let mut s = format!("dump {pid}");
+                        format_maps(&raw, env.dir_prefix, &mut s)?;
+                        writeln!(out, "{s}")?;
+                        0
                     }
+                    Op::Exit { pid } => {
+                        let p = procs
+                            .0
+                            .remove(pid)
+                            .ok_or_else(|| no_process(file, line, *pid))?;
+                        kill_and_reap(p.host);
+                        0
+                    }
+                    Op::Fork { parent, child } => {
+                        proc_of(procs, *parent)?;
+                        if procs.0.contains_key(child) {
+                            return Err(KernelError::Trace(TraceError {
+                                file: file.to_string(),
+                                line,
+                                found: format!("process {child}"),
+                                expected: "a child id that is not in use".to_string(),
+                            }));
+                        }
+                        let p = &procs.0[parent];
+                        match fork_from(p, *parent, *child, trail) {
+                            Ok(Ok(c)) => {
+                                procs.0.insert(*child, c);
+                                0
+                            }
+                            Ok(Err(v)) => v,
+                            Err(KernelError::Sys(e)) => {
+                                return Err(KernelError::Sys(format!("{file}:{line}: {e}")));
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    // config, file, reclaim, check (and stats all, above)
+                    _ => 0,
                 }
             };
             if val < 0 {
@@ -1271,6 +1625,278 @@ mod live {
             }
         }
         Ok(sum)
+    }
+
+    /// The slab caches of [`OBJECT_KINDS`] whose counts this process can
+    /// read.
+    struct Slab {
+        dirs: [Option<PathBuf>; 3],
+    }
+
+    impl Slab {
+        fn probe() -> Slab {
+            let dirs = OBJECT_KINDS.map(|k| {
+                let d = Path::new("/sys/kernel/slab").join(k);
+                Self::count(&d).ok().map(|_| d)
+            });
+            Slab { dirs }
+        }
+
+        fn any(&self) -> bool {
+            self.dirs.iter().any(Option::is_some)
+        }
+
+        /// Flushes the cache's per-CPU slabs and sheaves, then reads its
+        /// count of allocated objects.
+        fn count_once(dir: &Path) -> io::Result<u64> {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("shrink"))?;
+            f.write_all(b"1")?;
+            drop(f);
+            let text = std::fs::read_to_string(dir.join("objects"))?;
+            text.split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| io::Error::other(format!("unexpected slab count `{text}`")))
+        }
+
+        /// [`Slab::count_once`] until two counts in a row agree (at most
+        /// [`SHRINK_ROUNDS`] times). One shrink is not always enough: right
+        /// after a process exit, the first shrink of `vm_area_struct` (a
+        /// cache with per-CPU sheaves) leaves about half of the freed
+        /// objects counted, and the second one gets them all.
+        fn count(dir: &Path) -> io::Result<u64> {
+            let mut last = Self::count_once(dir)?;
+            for _ in 1..SHRINK_ROUNDS {
+                let n = Self::count_once(dir)?;
+                if n == last {
+                    break;
+                }
+                last = n;
+            }
+            Ok(last)
+        }
+
+        /// Every readable count, read in [`OBJECT_KINDS`] order or, with
+        /// `reverse`, the other way round: the readings before a kill end
+        /// with `vm_area_struct` and those after it start with it, so that
+        /// the noisiest cache (every mmap of every process changes it) is
+        /// read closest to the kill.
+        fn read(&self, reverse: bool) -> [Option<u64>; 3] {
+            let mut r = [None; 3];
+            let mut order = [0, 1, 2];
+            if reverse {
+                order.reverse();
+            }
+            for k in order {
+                r[k] = self.dirs[k].as_deref().and_then(|d| Self::count(d).ok());
+            }
+            r
+        }
+    }
+
+    /// At most this many shrink-and-count rounds per reading of one cache.
+    const SHRINK_ROUNDS: usize = 4;
+
+    /// Counts the objects of `stats all` lines (module docs, "Object
+    /// counts").
+    struct Meter {
+        reps: usize,
+        slab: Slab,
+        /// The idle worker both kinds of replay fork their process 1 from
+        /// (key 0), started at the first measurement.
+        zygote: Option<Procs>,
+    }
+
+    impl Meter {
+        fn new(opts: &KernelOptions) -> Meter {
+            let slab = if opts.slab_reps == 0 {
+                Slab {
+                    dirs: [None, None, None],
+                }
+            } else {
+                Slab::probe()
+            };
+            Meter {
+                reps: opts.slab_reps,
+                slab,
+                zygote: None,
+            }
+        }
+
+        /// The objects the trace's processes hold after `prefix` (the lines
+        /// before the `stats all` at `line`); `live` are the processes of
+        /// the run being measured, paused at that line.
+        fn measure(
+            &mut self,
+            env: &Env,
+            prefix: &[TraceLine],
+            line: usize,
+            live: &Procs,
+            trail: &mut Trail,
+        ) -> Result<ObjectsAt, KernelError> {
+            let mut at = ObjectsAt {
+                line,
+                ..ObjectsAt::default()
+            };
+            if !self.slab.any() {
+                return Ok(at);
+            }
+            if self.zygote.is_none() {
+                let _g = op_guard();
+                let z = spawn_worker(env.files, trail)?;
+                let mut p = Procs::default();
+                p.0.insert(0, z);
+                self.zygote = Some(p);
+            }
+            let zygote = &self.zygote.as_ref().expect("started above").0[&0];
+            // The VMAs in the window, from the processes' maps: the slab
+            // count of vm_area_struct must come out the same, or something
+            // else disturbed the samples consistently, and the measurement
+            // is taken again.
+            let expected = window_vmas(live);
+            for attempt in 1..=CHECK_ATTEMPTS {
+                at = self.sample(env, prefix, line, zygote, trail)?;
+                at.attempts = attempt;
+                match (at.counts.0[VMA_KIND], expected) {
+                    (Some(got), Some(want)) if got != want => {}
+                    _ => return Ok(at),
+                }
+            }
+            // consistently wrong: say nothing
+            at.counts = LiveObjects::default();
+            Ok(at)
+        }
+
+        /// One measurement: samples until settled, or the most allowed.
+        fn sample(
+            &self,
+            env: &Env,
+            prefix: &[TraceLine],
+            line: usize,
+            zygote: &Proc,
+            trail: &mut Trail,
+        ) -> Result<ObjectsAt, KernelError> {
+            let mut at = ObjectsAt {
+                line,
+                ..ObjectsAt::default()
+            };
+            let readable: Vec<usize> = (0..OBJECT_KINDS.len())
+                .filter(|&k| self.slab.dirs[k].is_some())
+                .collect();
+            for round in 0..self.reps * MAX_REPS_FACTOR {
+                // Enough once every readable kind has, on both sides, one
+                // clearly most frequent value.
+                if round >= self.reps
+                    && readable.iter().all(|&k| {
+                        settled(&at.real[k], self.reps) && settled(&at.shadow[k], self.reps)
+                    })
+                {
+                    break;
+                }
+                for mode in [Mode::Real, Mode::Shadow] {
+                    let mut procs = Procs::default();
+                    let sum = run_ops(
+                        env,
+                        prefix,
+                        mode,
+                        &mut io::sink(),
+                        trail,
+                        &mut procs,
+                        Some(zygote),
+                        None,
+                    )?;
+                    if sum.ops == 0 {
+                        // nothing before the stats line: process 1 exists,
+                        // empty, as in the model
+                        let _g = op_guard();
+                        start_first(env, &mut procs, Some(zygote), trail)?;
+                    }
+                    let (before, after) = {
+                        let _w = measure_guard();
+                        let before = self.slab.read(false);
+                        drop(procs);
+                        (before, self.slab.read(true))
+                    };
+                    let samples = match mode {
+                        Mode::Real => &mut at.real,
+                        Mode::Shadow => &mut at.shadow,
+                    };
+                    for k in 0..OBJECT_KINDS.len() {
+                        if let (Some(b), Some(a)) = (before[k], after[k]) {
+                            samples[k].push(b as i64 - a as i64);
+                        }
+                    }
+                }
+            }
+            for &k in &readable {
+                // no clear value even after the extra samples: too noisy
+                // to tell, so no count
+                if settled(&at.real[k], self.reps) && settled(&at.shadow[k], self.reps) {
+                    let c = typical(&at.real[k]) - typical(&at.shadow[k]);
+                    at.counts.0[k] = u64::try_from(c).ok();
+                }
+            }
+            Ok(at)
+        }
+    }
+
+    /// The index of `vm_area_struct` in [`OBJECT_KINDS`].
+    const VMA_KIND: usize = 2;
+
+    /// Measurements of one `stats all` whose `vm_area_struct` count
+    /// disagrees with the processes' maps before the counts are given up.
+    const CHECK_ATTEMPTS: usize = 3;
+
+    /// The number of VMAs in the window of the processes `live`, from
+    /// `/proc/PID/maps`; `None` if a maps file cannot be read.
+    fn window_vmas(live: &Procs) -> Option<u64> {
+        let mut n = 0;
+        for p in live.0.values() {
+            let maps = std::fs::read_to_string(format!("/proc/{}/maps", p.host)).ok()?;
+            n += maps
+                .lines()
+                .filter_map(parse_range)
+                .filter(|&(s, e)| s >= WINDOW_START && e <= WINDOW_END)
+                .count() as u64;
+        }
+        Some(n)
+    }
+
+    /// A measurement takes up to this many times `reps` samples per side
+    /// when the first ones disagree.
+    const MAX_REPS_FACTOR: usize = 6;
+
+    /// Whether the most frequent value is clear: more than half of all the
+    /// samples, at least a majority of `reps`, and at least twice as
+    /// frequent as any other value.
+    fn settled(v: &[i64], reps: usize) -> bool {
+        let mut freq: Vec<usize> = Vec::new();
+        let mut s = v.to_vec();
+        s.sort_unstable();
+        for run in s.chunk_by(|a, b| a == b) {
+            freq.push(run.len());
+        }
+        freq.sort_unstable_by(|a, b| b.cmp(a));
+        let best = freq.first().copied().unwrap_or(0);
+        let second = freq.get(1).copied().unwrap_or(0);
+        best > reps / 2 && 2 * best > v.len() && best >= 2 * second
+    }
+
+    /// The most frequent sample; among equally frequent ones, the one
+    /// nearest the median (the lower one of two).
+    fn typical(v: &[i64]) -> i64 {
+        let mut s = v.to_vec();
+        s.sort_unstable();
+        let med = s[(s.len() - 1) / 2];
+        let freq = |x: i64| s.iter().filter(|&&y| y == x).count();
+        let best = s.iter().map(|&x| freq(x)).max().unwrap_or(0);
+        s.iter()
+            .copied()
+            .filter(|&x| freq(x) == best)
+            .min_by_key(|&x| ((x - med).abs(), x))
+            .unwrap_or(med)
     }
 
     #[cfg(test)]
@@ -1283,7 +1909,7 @@ mod live {
         for tl in &lines {
             refusal(tl, "t.trace")?;
         }
-        run(&lines, "t.trace", out, trail)
+        run(&lines, "t.trace", out, &KernelOptions::default(), trail)
     }
 }
 
