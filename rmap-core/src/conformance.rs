@@ -1,16 +1,15 @@
 //! The conformance suite: one set of behavioural checks, generic over the
-//! `ReverseMap` trait, that every backend's tests run (`run_suite`), plus
-//! helpers for property tests (`run_checked`).
+//! `ReverseMap` trait, that every backend's tests run (`run_suite`). The
+//! shared property tests are in `props`.
 //!
 //! Each case is a small trace with the exact output the model must print
 //! and a `check` (full validation, the walk-against-scan oracle, and data
 //! integrity) after the interesting steps. A case fails with a message that
 //! names it, the backend, and what differed.
 
-use crate::ops::Op;
-use crate::replay::{Output, replay};
+use crate::replay::replay;
 use crate::rmap::ReverseMap;
-use crate::system::{Config, System};
+use crate::system::Config;
 
 /// Replay `text` with backend `rmap`; returns the printed output, or the
 /// trace error. Any failed `check` shows up in the output.
@@ -18,25 +17,6 @@ pub fn run_trace<R: ReverseMap>(rmap: R, text: &str) -> Result<String, String> {
     let mut out = Vec::new();
     replay(text, "case", rmap, Config::default(), &mut out).map_err(|e| e.to_string())?;
     Ok(String::from_utf8(out).expect("replay prints UTF-8"))
-}
-
-/// Apply `ops` one by one, running `validate` and the integrity check
-/// after every step. Returns the first failure with the step that caused it.
-pub fn run_checked<R: ReverseMap>(sys: &mut System<R>, ops: &[Op]) -> Result<(), String> {
-    for (i, op) in ops.iter().enumerate() {
-        match sys.apply(op) {
-            Ok(Output::CheckFailed(e)) => {
-                return Err(format!("step {i} ({op:?}): check failed: {e}"));
-            }
-            Ok(_) | Err(crate::OpError::Errno(_)) => {}
-            Err(e) => return Err(format!("step {i} ({op:?}): {e}")),
-        }
-        sys.validate()
-            .map_err(|e| format!("after step {i} ({op:?}): {e}"))?;
-        sys.check_integrity()
-            .map_err(|e| format!("after step {i} ({op:?}): integrity: {e}"))?;
-    }
-    Ok(())
 }
 
 /// One case: a name, a trace, and the exact expected output.

@@ -21,7 +21,8 @@
 //! - `validate`, `shadow`: [`System::validate`] and
 //!   [`System::check_integrity`], the oracle every backend is held to;
 //! - [`ops`], [`trace`], [`replay`]: operations, the trace format, replay;
-//! - [`conformance`]: the suite every backend's tests run.
+//! - [`conformance`], [`props`]: the behavioural suite and the property
+//!   tests that every backend's tests run.
 //!
 //! Invariants (checked by `System::validate` after any op sequence):
 //! every frame is free or has one owner (page table, anonymous page, page
