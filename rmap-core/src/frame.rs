@@ -26,6 +26,9 @@ pub mod flags {
     pub const USED: u16 = 1 << 0;
     pub const ANON: u16 = 1 << 1;
     pub const DIRTY: u16 = 1 << 2;
+    /// `PG_referenced`. Nothing sets it yet: the model has no read() or
+    /// write() of files, only mapped access, whose referenced bits live in
+    /// the PTEs.
     pub const REFERENCED: u16 = 1 << 3;
     pub const ACTIVE: u16 = 1 << 4;
     pub const LRU: u16 = 1 << 5;
@@ -169,6 +172,7 @@ impl FrameTable {
     pub fn len(&self) -> u32 {
         self.total
     }
+    /// Never: frame 0 is always the zero page.
     pub fn is_empty(&self) -> bool {
         false
     }

@@ -79,7 +79,6 @@ impl<R: ReverseMap> System<R> {
             if f.mapcount > 0 && self.page_referenced(pfn) > 0 {
                 self.core.frames.lru_move(pfn, act);
             } else {
-                self.core.frames.get_mut(pfn).clear(pf::REFERENCED);
                 self.core.frames.lru_move(pfn, inact);
             }
         }
@@ -119,9 +118,7 @@ impl<R: ReverseMap> System<R> {
             } else {
                 0
             };
-            let was_ref = self.core.frames.get(pfn).has(pf::REFERENCED);
-            self.core.frames.get_mut(pfn).clear(pf::REFERENCED);
-            if refs > 0 || was_ref && f.mapcount > 0 {
+            if refs > 0 {
                 self.core.frames.lru_move(pfn, LruList::of(anon, true));
                 return false;
             }

@@ -32,6 +32,21 @@ fn at_limit(limit: u64, n: u64) -> System<Scan> {
     sys
 }
 
+/// One more three-page VMA, far from the others.
+fn map_three_pages(sys: &mut System<Scan>) {
+    let mm = sys.mm_of(1).unwrap();
+    sys.sys_mmap(
+        mm,
+        BASE + 30 * PAGE,
+        3 * PAGE,
+        Prot::RW,
+        MapFlags::default(),
+        None,
+        0,
+    )
+    .unwrap();
+}
+
 #[test]
 fn munmap_at_the_limit_may_split_an_edge_but_not_cut_a_hole() {
     let mut sys = at_limit(8, 8);
@@ -45,16 +60,7 @@ fn munmap_at_the_limit_may_split_an_edge_but_not_cut_a_hole() {
     // one VMA into three at the limit: ENOMEM, nothing changed
     let mut sys = at_limit(8, 7);
     let mm = sys.mm_of(1).unwrap();
-    sys.sys_mmap(
-        mm,
-        BASE + 30 * PAGE,
-        3 * PAGE,
-        Prot::RW,
-        MapFlags::default(),
-        None,
-        0,
-    )
-    .unwrap();
+    map_three_pages(&mut sys);
     let before = sys.dump(1).unwrap();
     assert_eq!(
         sys.sys_munmap(mm, BASE + 31 * PAGE, PAGE),
@@ -69,16 +75,7 @@ fn a_failed_mprotect_keeps_its_first_split_and_check_accepts_it() {
     // one below the limit: the first split succeeds, the second fails
     let mut sys = at_limit(8, 6);
     let mm = sys.mm_of(1).unwrap();
-    sys.sys_mmap(
-        mm,
-        BASE + 30 * PAGE,
-        3 * PAGE,
-        Prot::RW,
-        MapFlags::default(),
-        None,
-        0,
-    )
-    .unwrap();
+    map_three_pages(&mut sys);
     assert_eq!(
         sys.sys_mprotect(mm, BASE + 31 * PAGE, PAGE, Prot::R),
         Err(Errno::ENOMEM)
