@@ -89,6 +89,79 @@ pub enum Cmd {
         #[arg(long, default_value_t = 3)]
         show: usize,
     },
+    /// Run the benchmark suite: every scenario form × size × backend
+    /// preset, with a progress bar; write DIR/results.csv, meta.json,
+    /// plots/*.svg and REPORT.md (built under a temporary name, then
+    /// renamed into place).
+    Run {
+        /// Scenarios (`NAME` or `NAME/VARIANT`; default: all; see
+        /// `rmap-bench scenarios`).
+        scenarios: Vec<String>,
+        /// Backends, comma-separated: `NAME` (every preset) or
+        /// `NAME:PRESET` (default: every preset of every backend).
+        #[arg(long, value_delimiter = ',')]
+        backends: Vec<String>,
+        /// Sizes for every scenario, comma-separated (default: each
+        /// scenario's own quick or full sizes).
+        #[arg(long, value_delimiter = ',')]
+        sizes: Option<Vec<u64>>,
+        /// Repetitions per run (default: 1 with --quick, else 3).
+        #[arg(long)]
+        reps: Option<u32>,
+        /// One small size per scenario, one repetition: a few minutes.
+        #[arg(long)]
+        quick: bool,
+        /// Results directory (default: results/quick or results/full).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Runs at once (1 gives the steadiest timings).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Skip the live-kernel fork and fault measurements.
+        #[arg(long)]
+        no_kernel: bool,
+    },
+    /// Rebuild DIR/plots and DIR/REPORT.md from DIR/results.csv.
+    Report { dir: PathBuf },
+    /// Run a trace file or a scenario on every backend preset and print a
+    /// ranked table (time, metadata bytes, walk cost) and a recommendation.
+    Choose {
+        /// A trace file, or a scenario (`NAME` or `NAME/VARIANT`).
+        target: String,
+        /// Scenario size (default: the scenario's quick size).
+        #[arg(long)]
+        size: Option<u64>,
+        #[arg(long, value_delimiter = ',')]
+        backends: Vec<String>,
+        #[arg(long, default_value_t = 1)]
+        reps: u32,
+    },
+    /// Write a scenario as a trace on standard output.
+    Trace {
+        /// `NAME` or `NAME/VARIANT`.
+        scenario: String,
+        /// Size (default: the scenario's quick size).
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// List the scenarios, their forms and sizes.
+    Scenarios,
+    /// Measure the live kernel's fork cost per page and fault costs on the
+    /// fork-storm and fault-storm shapes; print CSV rows, or merge them
+    /// into DIR's results (replacing earlier kernel rows) and rebuild its
+    /// report.
+    KernelBench {
+        /// fork-storm sizes in MiB, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "64")]
+        fork_sizes: Vec<u64>,
+        /// fault-storm sizes in MiB, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "64")]
+        fault_sizes: Vec<u64>,
+        #[arg(long, default_value_t = 3)]
+        reps: u32,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Write a seeded random trace (for kernel-diff and property runs).
     GenRandom {
         #[arg(long, default_value_t = 0)]
@@ -276,6 +349,52 @@ pub fn run(cli: Cli) -> i32 {
             print!("{}", crate::tracegen::gen_random_text(&opts));
             0
         }
+        Cmd::Run {
+            scenarios,
+            backends,
+            sizes,
+            reps,
+            quick,
+            out,
+            jobs,
+            no_kernel,
+        } => crate::suite::run(crate::suite::RunArgs {
+            scenarios,
+            backends,
+            sizes,
+            reps,
+            quick,
+            out,
+            jobs,
+            kernel: !no_kernel,
+        }),
+        Cmd::Report { dir } => crate::suite::report_cmd(&dir),
+        Cmd::Choose {
+            target,
+            size,
+            backends,
+            reps,
+        } => crate::suite::choose(&target, size, &backends, reps),
+        Cmd::Trace { scenario, size } => match crate::suite::trace_text(&scenario, size) {
+            Ok(t) => {
+                print!("{t}");
+                0
+            }
+            Err(e) => {
+                eprintln!("rmap-bench trace: {e}");
+                2
+            }
+        },
+        Cmd::Scenarios => {
+            print!("{}", crate::suite::list_scenarios());
+            0
+        }
+        Cmd::KernelBench {
+            fork_sizes,
+            fault_sizes,
+            reps,
+            out,
+        } => crate::suite::kernel_bench(fork_sizes, fault_sizes, reps, out),
         Cmd::Backends => {
             for e in backends::BACKENDS {
                 let presets = (e.presets)();

@@ -20,8 +20,16 @@ use crate::system::System;
 use crate::vma::vmf;
 
 impl<R: ReverseMap> System<R> {
-    /// Try to free `nr` frames; returns how many were freed.
+    /// Try to free `nr` frames; returns how many were freed. The wall time
+    /// it takes is added to `reclaim_ns`.
     pub fn reclaim(&mut self, nr: u64) -> u64 {
+        let t0 = std::time::Instant::now();
+        let freed = self.reclaim_untimed(nr);
+        self.reclaim_ns += t0.elapsed().as_nanos() as u64;
+        freed
+    }
+
+    fn reclaim_untimed(&mut self, nr: u64) -> u64 {
         let fr = &self.core.frames;
         let total: u64 = LruList::ALL.iter().map(|&l| fr.lru_len(l)).sum();
         let mut budget = 2 * total + 64;

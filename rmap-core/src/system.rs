@@ -254,6 +254,10 @@ pub struct System<R: ReverseMap> {
     pub(crate) ptebuf: Vec<(PtePtr, u64)>,
     /// Peak kernel-equivalent bytes seen at the end of any op.
     pub peak_kernel_bytes: u64,
+    /// Wall time spent in reclaim (explicit and direct), in nanoseconds.
+    /// A measurement for the benchmark runner: never part of any output
+    /// that must be deterministic (`stats`, `dump`).
+    pub reclaim_ns: u64,
     /// Frame allocations and frees at the last direct reclaim that freed
     /// nothing (see `direct_reclaim`).
     pub(crate) futile_reclaim_at: Option<(u64, u64)>,
@@ -298,6 +302,7 @@ impl<R: ReverseMap> System<R> {
             walkbuf: Walk::default(),
             ptebuf: Vec::new(),
             peak_kernel_bytes: 0,
+            reclaim_ns: 0,
             futile_reclaim_at: None,
         };
         sys.spawn(1)

@@ -1,0 +1,263 @@
+//! Results on disk: `results.csv`, `meta.json`, and writing a whole results
+//! directory (or one file in it) so that an interrupted run leaves the old
+//! results or the new ones, never half of either.
+//!
+//! A results directory `DIR` is built as the sibling `DIR.tmp-PID` and then
+//! renamed into place (the old `DIR`, if any, is first renamed aside to
+//! `DIR.old-PID` and removed afterwards). Single files are written as
+//! `NAME.tmp-PID` in the same directory and renamed over `NAME`.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::results::Row;
+
+/// What a results directory's `meta.json` records.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Meta {
+    /// `git describe --always --dirty` of the tree that ran, or "unknown".
+    pub revision: String,
+    /// UTC date and time of the run (RFC 3339).
+    pub date: String,
+    pub machine: Machine,
+    /// `rustc --version` at run time, or "unknown".
+    pub rustc: String,
+    /// The options of the run (scenario forms, backends, sizes, reps, mode).
+    pub options: serde_json::Value,
+    /// Wall time of the whole run in seconds.
+    pub wall_s: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Machine {
+    pub os: String,
+    pub arch: String,
+    pub kernel: String,
+    pub cpu: String,
+    pub cpus: usize,
+    pub mem_bytes: u64,
+}
+
+fn command_line(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new(cmd).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+impl Machine {
+    /// Read what this machine is.
+    pub fn this() -> Machine {
+        let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map_or_else(|| "unknown".to_string(), |(_, v)| v.trim().to_string());
+        let mem_bytes = fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix("MemTotal:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+            .map_or(0, |kb| kb * 1024);
+        Machine {
+            os: std::env::consts::OS.to_string(),
+            arch: std::env::consts::ARCH.to_string(),
+            kernel: fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map_or_else(|_| "unknown".to_string(), |s| s.trim().to_string()),
+            cpu,
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            mem_bytes,
+        }
+    }
+}
+
+impl Meta {
+    /// Meta for a run that started now with `options`.
+    pub fn now(options: serde_json::Value) -> Meta {
+        Meta {
+            revision: command_line("git", &["describe", "--always", "--dirty"])
+                .unwrap_or_else(|| "unknown".to_string()),
+            date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            machine: Machine::this(),
+            rustc: command_line("rustc", &["--version"]).unwrap_or_else(|| "unknown".to_string()),
+            options,
+            wall_s: 0.0,
+        }
+    }
+}
+
+/// The CSV text of `rows` (header first).
+pub fn csv_text(rows: &[Row]) -> Result<String, String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(|e| format!("csv: {e}"))?;
+    }
+    let bytes = w.into_inner().map_err(|e| format!("csv: {e}"))?;
+    String::from_utf8(bytes).map_err(|e| format!("csv: {e}"))
+}
+
+/// Parse `results.csv` text; errors name the file and line.
+pub fn parse_csv(text: &str, name: &str) -> Result<Vec<Row>, String> {
+    let mut rd = csv::Reader::from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    for r in rd.deserialize::<Row>() {
+        let row = r.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            format!("{name}:{line}: {e}")
+        })?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Read `DIR/results.csv`.
+pub fn read_rows(dir: &Path) -> Result<Vec<Row>, String> {
+    let p = dir.join("results.csv");
+    let text = fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+    parse_csv(&text, &p.display().to_string())
+}
+
+/// Read `DIR/meta.json`, if there is one.
+pub fn read_meta(dir: &Path) -> Result<Option<Meta>, String> {
+    let p = dir.join("meta.json");
+    match fs::read_to_string(&p) {
+        Ok(t) => serde_json::from_str(&t)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", p.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", p.display())),
+    }
+}
+
+fn sibling(path: &Path, tag: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "results".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!("{name}.{tag}-{}", std::process::id()))
+}
+
+/// Write `contents` to `path` through a temporary file in the same
+/// directory, renamed into place.
+pub fn write_file_atomic(path: &Path, contents: &[u8]) -> Result<(), String> {
+    let tmp = sibling(path, "tmp");
+    let res = (|| -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    res.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        format!("writing {}: {e}", path.display())
+    })
+}
+
+/// Build a directory with `fill` in a temporary sibling of `dir`, then put
+/// it in place of `dir`. On any error the temporary is removed and `dir`
+/// is left as it was.
+pub fn write_dir_atomic(
+    dir: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), String> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+    }
+    let tmp = sibling(dir, "tmp");
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    if let Err(e) = fill(&tmp) {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    let old = sibling(dir, "old");
+    let had_old = dir.exists();
+    if had_old {
+        fs::rename(dir, &old).map_err(|e| {
+            let _ = fs::remove_dir_all(&tmp);
+            format!("moving the old {} aside: {e}", dir.display())
+        })?;
+    }
+    if let Err(e) = fs::rename(&tmp, dir) {
+        if had_old {
+            let _ = fs::rename(&old, dir);
+        }
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(format!("renaming into {}: {e}", dir.display()));
+    }
+    if had_old {
+        let _ = fs::remove_dir_all(&old);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(metric: &str, v: f64) -> Row {
+        Row {
+            scenario: "heap-churn/merge=none".into(),
+            size: 64,
+            size_unit: "allocations".into(),
+            backend: "anonvma:linux".into(),
+            metric: metric.into(),
+            value: v,
+            unit: "VMAs".into(),
+            min: v,
+            max: v,
+            reps: 1,
+        }
+    }
+
+    #[test]
+    fn csv_round_trips_and_reports_bad_lines() {
+        let rows = vec![row("vmas_end", 12.0), row("vmas_peak", 0.125)];
+        let text = csv_text(&rows).unwrap();
+        assert!(
+            text.starts_with("scenario,size,size_unit,backend,metric,value,unit,min,max,reps\n")
+        );
+        assert_eq!(parse_csv(&text, "r.csv").unwrap(), rows);
+        let bad = text.replace("0.125", "zero");
+        let e = parse_csv(&bad, "r.csv").unwrap_err();
+        assert!(e.starts_with("r.csv:3:"), "{e}");
+    }
+
+    #[test]
+    fn directories_are_replaced_whole_or_not_at_all() {
+        let base = std::env::temp_dir().join(format!("rmap-out-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let dir = base.join("res");
+        write_dir_atomic(&dir, |d| write_file_atomic(&d.join("a"), b"one")).unwrap();
+        assert_eq!(fs::read(dir.join("a")).unwrap(), b"one");
+        // A failing fill leaves the old directory as it was, and no temporary.
+        let e = write_dir_atomic(&dir, |d| {
+            fs::write(d.join("a"), "half").unwrap();
+            Err("interrupted".to_string())
+        })
+        .unwrap_err();
+        assert_eq!(e, "interrupted");
+        assert_eq!(fs::read(dir.join("a")).unwrap(), b"one");
+        assert_eq!(fs::read_dir(&base).unwrap().count(), 1);
+        write_dir_atomic(&dir, |d| write_file_atomic(&d.join("b"), b"two")).unwrap();
+        assert!(!dir.join("a").exists());
+        assert_eq!(fs::read(dir.join("b")).unwrap(), b"two");
+        assert_eq!(fs::read_dir(&base).unwrap().count(), 1);
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn meta_describes_the_machine() {
+        let m = Meta::now(serde_json::json!({"quick": true}));
+        assert!(m.machine.cpus >= 1);
+        assert!(m.date.ends_with('Z') && m.date.len() == 20, "{}", m.date);
+        let back: Meta = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(back, m);
+    }
+}
