@@ -81,8 +81,14 @@ fn tr(v: f64, log: bool) -> f64 {
 
 /// A tick label for a transformed axis value.
 fn label(v: f64, log: bool) -> String {
-    let x = if log { 10f64.powf(v) } else { v };
-    human(x)
+    if !log {
+        return human(v);
+    }
+    // Ticks on a log axis fall between round numbers: show two
+    // significant digits (398 -> 400).
+    let x = 10f64.powf(v);
+    let mag = 10f64.powf(x.abs().log10().floor() - 1.0);
+    human((x / mag).round() * mag)
 }
 
 /// A short human form of a number: 1.2k, 3.4M, 0.05.
@@ -256,7 +262,7 @@ fn bars(
         .margin(12)
         .x_label_area_size(45)
         .y_label_area_size(170)
-        .build_cartesian_2d(x0..x1, (0..n).into_segmented())?;
+        .build_cartesian_2d(x0..x1, (0..n.saturating_sub(1)).into_segmented())?;
     chart
         .configure_mesh()
         .disable_y_mesh()
@@ -267,13 +273,17 @@ fn bars(
         ))
         .x_label_formatter(&|v| label(*v, xlog))
         .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
+            // The first backend at the top.
+            SegmentValue::CenterOf(i) => names
+                .get((n - 1).saturating_sub(*i) as usize)
+                .cloned()
+                .unwrap_or_default(),
             _ => String::new(),
         })
         .draw()?;
     for (i, (&b, &v)) in order.iter().zip(&vals).enumerate() {
         let c = colour(b);
-        let i = i as u32;
+        let i = n - 1 - i as u32;
         chart.draw_series(std::iter::once(Rectangle::new(
             [
                 (x0, SegmentValue::Exact(i)),
@@ -373,6 +383,9 @@ mod tests {
         assert_eq!(human(12.0), "12");
         assert_eq!(human(0.5), "0.500");
         assert_eq!(human(25000.0), "25k");
+        assert_eq!(label(398f64.log10(), true), "400");
+        assert_eq!(label(31_623_000f64.log10(), true), "32M");
+        assert_eq!(label(2.5, false), "2.50");
         assert_ne!(colour("anonvma:linux"), colour("anonvma:avc-2.6.34"));
     }
 }

@@ -153,11 +153,22 @@ fn key_metrics(t: &Table, form: &str) -> Vec<String> {
         .filter(|m| present.contains(m.as_str()))
         .collect();
     if out.is_empty() {
-        out = ["time_ns", "kernel_bytes_peak", "vmas_peak"]
-            .iter()
-            .filter(|m| present.contains(*m))
-            .map(|m| m.to_string())
-            .collect();
+        // Not a known scenario (or none of its metrics ran): every metric
+        // of the standard set that is present.
+        out = [
+            "time_ns",
+            "fork_ns_per_page",
+            "fault_ns_p50",
+            "reclaim_pages_per_s",
+            "walk_vmas_visited_per_walk",
+            "walk_ptes_checked_per_walk",
+            "kernel_bytes_peak",
+            "vmas_peak",
+        ]
+        .iter()
+        .filter(|m| present.contains(*m))
+        .map(|m| m.to_string())
+        .collect();
     }
     out
 }
