@@ -9,6 +9,7 @@ pub mod backends;
 pub mod cli;
 pub mod fidelity;
 pub mod kernel;
+pub mod kernelbench;
 pub mod real;
 pub mod results;
 pub mod scenario;
