@@ -44,9 +44,12 @@
 //!   process. So each repetition gives 5 exits (4 children, 1 parent). The
 //!   value includes the `write` of the timestamp and the wake-up of the
 //!   waiting process (microseconds on an idle machine, more on a busy
-//!   one), so it is an upper bound of the kernel's exit work; the model's
-//!   metric is the time of the exit divided by the pages the exiting
-//!   process maps.
+//!   one: on a loaded machine the median then mostly measures scheduling
+//!   delays, and the min is the better estimate), so it is an upper bound
+//!   of the kernel's exit work. Waiting by polling instead of sleeping was
+//!   tried and is worse on a loaded machine (the poller competes with the
+//!   exiting child for the CPU). The model's metric is the time of the exit
+//!   divided by the pages the exiting process maps.
 //! - `resident_pages` (`pages`): the parent's resident pages at the forks.
 //! - `time_ns` (`ns`): from the storm process's first `mmap` to the moment
 //!   the measuring process has reaped it (mapping, writing, the 4 forks,
@@ -85,11 +88,14 @@
 //!   each kind. The timer overhead is *not* subtracted, as in the model.
 //! - `anon_faults`, `file_faults`, `cow_faults`, `swapin_faults`
 //!   (`faults`): how many accesses of each kind faulted. For anonymous and
-//!   COW memory that is every page. For the file it is about one page in
-//!   16: a read fault on a file maps the neighbouring page-cache pages too
-//!   ("fault-around", 64 KiB by default), and the accesses to those pages
-//!   do not fault. So `file_fault_ns_mean` is the cost of a fault that maps
-//!   up to 16 pages, where the model's file fault maps one.
+//!   COW memory that is every page. For the file it is far fewer: a read
+//!   fault on a file also maps the neighbouring page-cache pages
+//!   ("fault-around": 64 KiB by default, and whole large page-cache folios
+//!   on recent kernels), and the accesses to those pages do not fault (on
+//!   the 6.18 kernel and ext4 where this was written, 100 to 200 pages per
+//!   fault). So `file_fault_ns_mean` is the cost of a fault that maps many
+//!   pages, where the model's file fault maps one; `file_access_ns_mean`
+//!   is the per-page figure.
 //! - `file_access_ns_mean` (`ns`): mean over every file page access,
 //!   faulting or not: the per-page cost with fault-around amortised.
 //! - `timer_overhead_ns` (`ns`): the median of 1001 back-to-back
@@ -1150,7 +1156,7 @@ mod imp {
         } else {
             None
         };
-        if hist.len() > 0 {
+        if !hist.is_empty() {
             m.add("fault_ns_p50", "ns", &[hist.value_at_quantile(0.5) as f64]);
             m.add("fault_ns_p99", "ns", &[hist.value_at_quantile(0.99) as f64]);
             m.add(
