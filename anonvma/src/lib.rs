@@ -29,6 +29,8 @@
 //! own anon_vma is on its chain; every mapped anonymous page names a live
 //! anon_vma.
 
+use std::collections::BTreeSet;
+
 use rmap_core::frame::flags as pf;
 use rmap_core::rmap::{MapAt, Objects, Walk, sizes};
 use rmap_core::{AnonNeed, Cand, Core, Errno, IMapShape, Pfn, ReverseMap, VmaId, vma::vmf};
@@ -138,8 +140,11 @@ struct AnonVma {
     root: u32,
     parent: u32,
     /// VMAs linked to it (one anon_vma_chain each, or list members in the
-    /// 2.6.7 era), in link order.
-    vmas: Vec<VmaId>,
+    /// 2.6.7 era), ordered by id. A set, so that linking and unlinking cost
+    /// O(log n) as the kernel's `list_del` and interval-tree removal are
+    /// cheap: a `Vec` made every unlink O(n) and mprotect over thousands of
+    /// VMAs of one anon_vma quadratic, which no kernel ever was.
+    vmas: BTreeSet<VmaId>,
     /// Child anon_vmas whose parent this is (a root counts itself).
     num_children: u32,
     /// VMAs whose own anon_vma this is.
@@ -223,7 +228,7 @@ impl AnonVmaRmap {
     /// `anon_vma_chain_link`: `vma` now links to `av`.
     fn link(&mut self, vma: VmaId, av: u32) {
         self.chain(vma).push(av);
-        self.avs[av as usize].vmas.push(vma);
+        self.avs[av as usize].vmas.insert(vma);
         if self.p.era == Era::Chains {
             self.chain_links += 1;
         }
@@ -305,7 +310,7 @@ impl AnonVmaRmap {
         let mut empty = Vec::new();
         for &av in &chain {
             let a = &mut self.avs[av as usize];
-            a.vmas.retain(|&v| v != vma);
+            a.vmas.remove(&vma);
             if self.p.era == Era::Chains {
                 self.chain_links -= 1;
             }
