@@ -40,7 +40,7 @@
 //! Running:
 //!
 //! ```sh
-//! cargo bench -p rmap-bench --bench ops                  # everything, ~8 min
+//! cargo bench -p rmap-bench --bench ops                  # everything, ~6-7 min
 //! cargo bench -p rmap-bench --bench ops -- --quick       # shorter, ~2 min
 //! cargo bench -p rmap-bench --bench ops -- fork/         # one group
 //! cargo bench -p rmap-bench --bench ops -- 'walk/anonvma:linux/'
@@ -105,9 +105,8 @@ impl Kind {
     fn times(self) -> (Duration, Duration) {
         let ms = Duration::from_millis;
         match self {
-            Kind::Fork | Kind::Exit | Kind::Fault => (ms(200), ms(700)),
-            Kind::Mprotect => (ms(200), ms(700)),
-            Kind::Reclaim | Kind::Walk => (ms(200), ms(900)),
+            Kind::Fork | Kind::Exit | Kind::Fault | Kind::Mprotect => (ms(300), ms(1500)),
+            Kind::Reclaim | Kind::Walk => (ms(300), ms(2000)),
         }
     }
 
@@ -311,7 +310,7 @@ fn bench_kind(c: &mut Criterion, kind: Kind) {
     let mut group = c.benchmark_group(kind.name());
     let (warm, measure) = kind.times();
     group
-        .sample_size(10)
+        .sample_size(20)
         .warm_up_time(warm)
         .measurement_time(measure)
         .sampling_mode(SamplingMode::Flat);
