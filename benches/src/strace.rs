@@ -678,7 +678,7 @@ impl Space {
         left.end = at;
         let mut right = seg;
         if let Some((f, off)) = seg.file {
-            right.file = Some((f, off + (at - s)));
+            right.file = Some((f, off.saturating_add(at - s)));
         }
         self.segs.insert(s, left);
         self.segs.insert(at, right);
@@ -1025,7 +1025,7 @@ impl Importer<'_> {
                 let b = a.saturating_add(chunk).min(end);
                 let h = mix(self.opts.seed ^ mix(u64::from(tpid) ^ mix(a)));
                 if h <= threshold {
-                    let b = b.min(a + page_up(budget).unwrap_or(budget));
+                    let b = b.min(a.saturating_add(page_up(budget).unwrap_or(budget)));
                     budget = budget.saturating_sub(b - a);
                     match runs.last_mut() {
                         Some(last) if last.1 == a => last.1 = b,
@@ -1039,7 +1039,7 @@ impl Importer<'_> {
         for (a, b) in runs {
             if let (Some((f, off)), true) = (seg.file, size_unknown) {
                 let fi = &mut self.files[f];
-                fi.touched = fi.touched.max(off + (b - start));
+                fi.touched = fi.touched.max(off.saturating_add(b - start));
             }
             self.push(
                 Op::Touch {
@@ -1060,7 +1060,7 @@ impl Importer<'_> {
         let (file, off) = match seg.file {
             Some((f, off)) => {
                 let fi = &mut self.files[f];
-                fi.extent = fi.extent.max(off + (seg.end - start));
+                fi.extent = fi.extent.max(off.saturating_add(seg.end - start));
                 (Some(fi.name.clone()), off)
             }
             None => (None, 0),
@@ -1299,7 +1299,10 @@ impl Importer<'_> {
             self.stats.dropped += 1; // duplicating a shared mapping: not modelled
             return Ok(());
         }
-        let file_off = |at: u64| seg.file.map(|(f, off)| (f, off + (at - seg_start)));
+        let file_off = |at: u64| {
+            seg.file
+                .map(|(f, off)| (f, off.saturating_add(at - seg_start)))
+        };
         if ns == os && flags & MREMAP_DONTUNMAP == 0 {
             if ne > oe {
                 let ext = Seg {
@@ -1350,6 +1353,9 @@ impl Importer<'_> {
             },
         };
         let child = u32::try_from(child).map_err(|_| self.bad(c, &child.to_string(), "a pid"))?;
+        if child == c.pid {
+            return Err(self.bad(c, &child.to_string(), "a child pid other than the caller's"));
+        }
         let parent = self.task(c.pid);
         if self.tasks.contains_key(&child) {
             self.end_task(child); // its exit was not in the log

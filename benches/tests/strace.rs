@@ -393,3 +393,75 @@ fn real_traces_replay_cleanly_on_every_preset() {
         }
     }
 }
+
+#[test]
+fn execve_in_a_thread_ends_the_other_threads() {
+    let log = "\
+1 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x10000
+1 clone(child_stack=0x7f, flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM) = 2
+2 execve(\"/bin/y\", [\"y\"], 0x1 /* 0 vars */ <unfinished ...>
+1 +++ superseded by execve in pid 2 +++
+1 <... execve resumed>) = 0
+1 brk(NULL) = 0x5000
+1 brk(0x6000) = 0x6000
+1 exit_group(0) = ?
+1 +++ exited with 0 +++
+";
+    assert_eq!(
+        ops_of(log),
+        [
+            "fork 1 2",
+            "mmap 2 0x10000 4K r-- private",
+            "exec 2",
+            "mmap 2 0x5000 4K rw- private",
+            "exit 2",
+            "exit 1",
+        ]
+    );
+    let (line, expected) = malformed("1 clone(child_stack=NULL, flags=SIGCHLD) = 1\n");
+    assert_eq!(line, 1);
+    assert!(expected.contains("other than the caller"), "{expected}");
+}
+
+#[test]
+fn the_command_writes_the_trace_or_exits_2() {
+    let dir = std::env::temp_dir().join(format!("rmap-strace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("p.strace");
+    std::fs::write(&log, "1 brk(NULL) = 0x5000\n1 brk(0x7000) = 0x7000\n").unwrap();
+    let out = dir.join("p.trace");
+    let bin = env!("CARGO_BIN_EXE_rmap-bench");
+    let o = std::process::Command::new(bin)
+        .arg("import-strace")
+        .arg(&log)
+        .arg("-o")
+        .arg(&out)
+        .args(["--touch-fraction", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.ends_with(
+            "mmap 2 0x5000 8K rw- private\ntouch 2 0x5000 8K w\nexit 1 # the launcher\n"
+        ),
+        "{text}"
+    );
+    let o = std::process::Command::new(bin)
+        .arg("import-strace")
+        .arg(&log)
+        .args(["--touch-fraction", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), text);
+    std::fs::write(&log, "1 brk(NULL) = 0x5000\n1 mmap(\n").unwrap();
+    let o = std::process::Command::new(bin)
+        .arg("import-strace")
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("p.strace:2: "), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
