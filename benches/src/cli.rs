@@ -162,6 +162,18 @@ pub enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Turn an `strace -f` log into a trace (docs/strace-import.md): the
+    /// memory and process calls become ops, and page accesses, which strace
+    /// cannot see, follow the access policy below.
+    ImportStrace {
+        /// The log, e.g. from `strace -f -e trace=memory,process,desc -o LOG CMD`.
+        log: PathBuf,
+        /// Write the trace here (atomically) instead of standard output.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        opts: crate::strace::ImportOptions,
+    },
     /// Write a seeded random trace (for kernel-diff and property runs).
     GenRandom {
         #[arg(long, default_value_t = 0)]
@@ -349,6 +361,7 @@ pub fn run(cli: Cli) -> i32 {
             print!("{}", crate::tracegen::gen_random_text(&opts));
             0
         }
+        Cmd::ImportStrace { log, out, opts } => import_strace(&log, out.as_deref(), &opts),
         Cmd::Run {
             scenarios,
             backends,
@@ -438,6 +451,49 @@ pub fn run(cli: Cli) -> i32 {
                     2
                 }
                 Ok(code) => code,
+            }
+        }
+    }
+}
+
+/// `import-strace`: 0 on success, 2 on an unreadable or malformed log or an
+/// unwritable output.
+fn import_strace(
+    log: &std::path::Path,
+    out: Option<&std::path::Path>,
+    opts: &crate::strace::ImportOptions,
+) -> i32 {
+    let text = match read_trace(log) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let imported = match crate::strace::import(&text, &log.display().to_string(), opts) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("rmap-bench import-strace: {e}");
+            return 2;
+        }
+    };
+    let trace = imported.to_text();
+    match out {
+        Some(path) => match crate::output::write_file_atomic(path, trace.as_bytes()) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("rmap-bench import-strace: {e}");
+                2
+            }
+        },
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            match stdout
+                .write_all(trace.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("rmap-bench import-strace: writing standard output: {e}");
+                    2
+                }
             }
         }
     }

@@ -32,5 +32,6 @@ pub mod report;
 pub mod results;
 pub mod runner;
 pub mod scenario;
+pub mod strace;
 pub mod suite;
 pub mod tracegen;
