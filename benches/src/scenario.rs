@@ -117,7 +117,7 @@ pub static SCENARIOS: &[Scenario] = &[
         size_unit: "children",
         tiny_size: 8,
         quick_sizes: &[200],
-        full_sizes: &[100, 250, 500],
+        full_sizes: &[100, 200, 400],
         key_metrics: &[
             "walk_vmas_visited_per_walk",
             "walk_ptes_checked_per_walk",
@@ -135,7 +135,7 @@ pub static SCENARIOS: &[Scenario] = &[
         size_unit: "processes",
         tiny_size: 4,
         quick_sizes: &[100],
-        full_sizes: &[100, 300, 1000],
+        full_sizes: &[100, 200, 500],
         key_metrics: &[
             "walk_vmas_visited_per_walk",
             "walk_ptes_checked_per_walk",
@@ -154,7 +154,7 @@ pub static SCENARIOS: &[Scenario] = &[
         size_unit: "windows",
         tiny_size: 16,
         quick_sizes: &[2000],
-        full_sizes: &[1000, 4000, 16000],
+        full_sizes: &[1000, 2000, 4000],
         key_metrics: &[
             "walk_vmas_visited_per_walk",
             "reclaim_pages_per_s",
@@ -190,7 +190,7 @@ pub static SCENARIOS: &[Scenario] = &[
         size_unit: "pages",
         tiny_size: 16,
         quick_sizes: &[4000],
-        full_sizes: &[4000, 16000, 60000],
+        full_sizes: &[2000, 8000, 32000],
         key_metrics: &[
             "vmas_peak",
             "kernel_bytes_peak",
@@ -278,7 +278,7 @@ pub static SCENARIOS: &[Scenario] = &[
         size_unit: "MiB",
         tiny_size: 2,
         quick_sizes: &[8],
-        full_sizes: &[4, 8, 16],
+        full_sizes: &[2, 4, 8],
         key_metrics: &[
             "reclaim_pages_per_s",
             "time_ns",
@@ -297,7 +297,7 @@ pub static SCENARIOS: &[Scenario] = &[
         size_unit: "MiB",
         tiny_size: 1,
         quick_sizes: &[16],
-        full_sizes: &[16, 64, 256],
+        full_sizes: &[4, 16, 64],
         key_metrics: &[
             "fault_ns_p50",
             "fault_ns_p99",
@@ -623,7 +623,7 @@ fn fork_chain(variant: &str, size: u64) -> Result<Vec<Op>, String> {
 /// Every worker page is private to its worker, so an rmap that knows that
 /// (anon_vma_chain: the page hangs off the worker's own anon_vma) visits
 /// one VMA per walk, while 2.6.7's one anon_vma per family makes every walk
-/// visit all C+1 VMAs: the AIM7 problem. 100 to 500 workers show the
+/// visit all C+1 VMAs: the AIM7 problem. 100 to 400 workers show the
 /// linear growth; the total is quadratic in C for the family list and for
 /// scan, which is what bounds the sizes.
 fn cow_server(variant: &str, size: u64) -> Result<Vec<Op>, String> {
@@ -656,7 +656,8 @@ fn cow_server(variant: &str, size: u64) -> Result<Vec<Op>, String> {
 ///
 /// The 256 text pages are each mapped by P processes: object-based rmap
 /// walks the file's `i_mmap` (P VMAs), pte-chain keeps P chain entries per
-/// page. 100 to 1000 processes (scan looks at every process per walk).
+/// page. 100 to 500 processes (scan looks at every process per walk, so
+/// its time grows with the square).
 fn file_share(variant: &str, size: u64) -> Result<Vec<Op>, String> {
     no_variant("file-share", variant)?;
     check_size(size, 1, 20_000, "processes")?;
@@ -701,8 +702,9 @@ fn file_share(variant: &str, size: u64) -> Result<Vec<Op>, String> {
 /// Every window is a VMA on the file's `i_mmap`. A list (objrmap:mccracken)
 /// must visit all W of them to find the one that maps a page; an interval
 /// tree (objrmap:prio, anonvma) visits the one whose range covers it. 1000
-/// to 16000 windows show ×1000 to ×16000; 512 walks keep the scan backend
-/// (which looks at every window per walk too) within seconds.
+/// to 4000 windows show ×1000 to ×4000. The scan backend looks at every
+/// window per walk too, and its walks are slow: at 16000 windows it needs
+/// over a minute, hence 512 walks and 4000 windows at most.
 fn db_window(variant: &str, size: u64) -> Result<Vec<Op>, String> {
     no_variant("db-window", variant)?;
     check_size(size, 1, 60_000, "windows")?;
@@ -786,8 +788,10 @@ fn uml_prot(rng: &mut ChaCha8Rng) -> Prot {
 /// Then: read every page, write the writable ones, the guest changes the
 /// protection of every fourth page to `r--` and back (mprotect). No
 /// reclaim: a reverse walk costs N VMAs on scan and N PTEs in a nonlinear
-/// VMA, which would bound the size far below the VMA limit. 60000 pages is close to the default
-/// `vm.max_map_count` (65530), the limit that made UML want many_prots.
+/// VMA, which would bound the size far below the VMA limit. The default
+/// `vm.max_map_count` (65530) is the limit that made UML want many_prots;
+/// sizes up to 60000 build, the full sizes stop at 32000 pages to keep a
+/// full run over every preset near 10 s.
 fn uml(variant: &str, size: u64) -> Result<Vec<Op>, String> {
     let many = match variant {
         "many_prots=off" => false,
@@ -1001,7 +1005,7 @@ fn guard_fork(variant: &str, size: u64) -> Result<Vec<Op>, String> {
 /// runs whenever free memory runs out (direct reclaim inside faults).
 ///
 /// Every pass evicts most of what the previous one brought in: reclaim
-/// throughput, walk cost (pages mapped twice), swap-ins. 4 to 16 MiB: the
+/// throughput, walk cost (pages mapped twice), swap-ins. 2 to 8 MiB: the
 /// scan backend walks every page table per reclaimed page, so it is slow.
 fn reclaim_pressure(variant: &str, size: u64) -> Result<Vec<Op>, String> {
     no_variant("reclaim-pressure", variant)?;
@@ -1034,8 +1038,10 @@ fn reclaim_pressure(variant: &str, size: u64) -> Result<Vec<Op>, String> {
 ///
 /// The same four passes in the same order and the same sizes in MiB as the
 /// live-kernel benchmark (`kernelbench.rs`), so that the fault latencies
-/// compare. RAM holds everything (4N MiB), swap holds the anonymous part
-/// twice.
+/// compare (the kernel benchmark's default sizes are 16 and 64 MiB). RAM
+/// holds everything (4N MiB), swap holds the anonymous part twice. Sizes
+/// stop at 64 MiB because the scan backend's pageout walks grow with the
+/// square of the pages (256 MiB takes it over a minute).
 fn fault_storm(variant: &str, size: u64) -> Result<Vec<Op>, String> {
     no_variant("fault-storm", variant)?;
     check_size(size, 1, 4096, "MiB")?;
@@ -1123,9 +1129,9 @@ fn real_program(variant: &str, size: u64) -> Result<Vec<Op>, String> {
     for c in 1..k {
         o.fork(1, 1 + (c * stride) as Pid);
     }
-    for i in 0..body.len() {
+    for op in &body {
         for c in 0..k {
-            o.0.push(offset_pids(&body[i], (c * stride) as Pid));
+            o.0.push(offset_pids(op, (c * stride) as Pid));
         }
     }
     Ok(o.0)
