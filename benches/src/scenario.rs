@@ -1084,8 +1084,14 @@ fn real_program(variant: &str, size: u64) -> Result<Vec<Op>, String> {
         .find(|(n, _)| *n == variant)
         .map(|(_, t)| *t)
         .ok_or_else(|| bad_variant("real-program", variant, real_variants()))?;
+    real_instances(variant, text, size)
+}
+
+/// The ops of `k` overlapping instances of the trace `text` (named `name`
+/// in parse errors), as [`real_program`] describes.
+pub fn real_instances(name: &str, text: &str, size: u64) -> Result<Vec<Op>, String> {
     check_size(size, 1, 64, "instances")?;
-    let lines = rmap_core::trace::parse(text, variant).map_err(|e| e.to_string())?;
+    let lines = rmap_core::trace::parse(text, name).map_err(|e| e.to_string())?;
     let mut cfg = rmap_core::Config::default();
     let mut merge = None;
     let mut files: Vec<Op> = Vec::new();

@@ -300,3 +300,64 @@ fn remerge_depends_on_anon_vmas() {
     // without anon_vmas everything merges that mprotect made compatible
     assert!(chain < linux && linux < andrea, "{chain} {linux} {andrea}");
 }
+
+#[test]
+fn real_program_instances_overlap_with_offset_pids() {
+    let text = "config ram=16M swap=8M merge=prev\n\
+        file libc.so 64K\n\
+        mmap 1 0x100000000000 64K r-x private file=libc.so\n\
+        touch 1 0x100000000000 64K r\n\
+        fork 1 2\n\
+        mmap 2 0x100000100000 8K rw- private\n\
+        touch 2 0x100000100000 8K w\n\
+        stats all\n\
+        exit 2\n";
+    let ops = scenario::real_instances("t", text, 3).unwrap();
+    let Op::Config(items) = &ops[0] else {
+        panic!("{ops:?}")
+    };
+    assert!(items.contains(&rmap_core::ops::ConfigItem::Ram(48 << 20)));
+    assert!(items.contains(&rmap_core::ops::ConfigItem::Merge(
+        rmap_core::MergePolicy::PrevOnly
+    )));
+    // one file declaration; the extra instances' first processes (pids 3
+    // and 5, the trace's largest pid being 2) forked from the empty
+    // process 1 before anything runs; 6 ops × 3 instances, interleaved
+    assert_eq!(
+        ops.iter().filter(|o| matches!(o, Op::File { .. })).count(),
+        1
+    );
+    assert_eq!(
+        ops[2],
+        Op::Fork {
+            parent: 1,
+            child: 3
+        }
+    );
+    assert_eq!(
+        ops[3],
+        Op::Fork {
+            parent: 1,
+            child: 5
+        }
+    );
+    assert_eq!(ops.len(), 4 + 6 * 3);
+    assert!(matches!(ops[4], Op::Mmap { pid: 1, .. }));
+    assert!(matches!(ops[5], Op::Mmap { pid: 3, .. }));
+    assert!(matches!(ops[6], Op::Mmap { pid: 5, .. }));
+    assert_eq!(
+        ops[12],
+        Op::Fork {
+            parent: 5,
+            child: 6
+        }
+    );
+    for spec in backends::all_specs() {
+        let errors = backends::with_backend(&spec, Validated(&ops))
+            .unwrap()
+            .unwrap();
+        assert_eq!(errors, 0, "{spec}");
+    }
+    assert!(scenario::real_instances("t", text, 0).is_err());
+    assert!(scenario::real_instances("t", "bogus line\n", 1).is_err());
+}
