@@ -19,7 +19,8 @@
 //! `file_fault_ns_mean`, `cow_fault_ns_mean`, `swapin_fault_ns_mean` (ns),
 //! `faults` (count), `mprotect_ns_per_call` (ns), `reclaim_pages_per_s`
 //! (pages/s), `reclaimed_pages` (pages), `swapins` (pages), `walks` (count),
-//! `walk_vmas_visited_per_walk` (VMAs/walk), `walk_ptes_checked_per_walk`
+//! `walk_vmas_visited_per_walk` (VMAs/walk; only when walks went through
+//! VMAs: a chain walk visits none), `walk_ptes_checked_per_walk`
 //! (PTEs/walk), `kernel_bytes_peak` (bytes), `vmas_peak`, `vmas_end` (VMAs),
 //! `anon_vma_peak`, `anon_vma_chain_peak`, `pte_chain_peak`, `anonmm_peak`
 //! (objects; only for backends that have that kind), `op_errors` (count of
@@ -325,11 +326,16 @@ fn summarise<R: ReverseMap>(sys: &System<R>, a: &Acc, hist: &Histogram<u64>) -> 
     }
     if w.walks > 0 {
         r.push("walks", w.walks as f64, "count");
-        r.push(
-            "walk_vmas_visited_per_walk",
-            w.vmas_visited as f64 / w.walks as f64,
-            "VMAs/walk",
-        );
+        // Chain walks (pte-chain, and the anonymous pages of objrmap's
+        // chain presets) visit no VMAs: the metric does not apply to them,
+        // and a 0 would rank them best on a cost they pay in PTEs instead.
+        if w.vmas_visited > 0 {
+            r.push(
+                "walk_vmas_visited_per_walk",
+                w.vmas_visited as f64 / w.walks as f64,
+                "VMAs/walk",
+            );
+        }
         r.push(
             "walk_ptes_checked_per_walk",
             w.ptes_checked as f64 / w.walks as f64,
