@@ -105,10 +105,11 @@ pub enum Cmd {
         /// scenario's own quick or full sizes).
         #[arg(long, value_delimiter = ',')]
         sizes: Option<Vec<u64>>,
-        /// Repetitions per run (default: 1 with --quick, else 3).
+        /// Repetitions per run (default: 3 with --quick, else 5).
         #[arg(long)]
         reps: Option<u32>,
-        /// One small size per scenario, one repetition: a few minutes.
+        /// One mid-sized size per scenario, 3 repetitions: well under a minute of
+        /// runs (plus the build).
         #[arg(long)]
         quick: bool,
         /// Results directory (default: results/quick or results/full).

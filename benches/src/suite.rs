@@ -130,7 +130,7 @@ fn run_inner(a: RunArgs) -> Result<(), String> {
     if a.sizes.as_ref().is_some_and(|s| s.is_empty()) {
         return Err("--sizes needs at least one size".into());
     }
-    let reps = a.reps.unwrap_or(if a.quick { 1 } else { 3 });
+    let reps = a.reps.unwrap_or(if a.quick { 3 } else { 5 });
     if reps == 0 {
         return Err("--reps must be at least 1".into());
     }
