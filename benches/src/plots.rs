@@ -91,6 +91,17 @@ fn label(v: f64, log: bool) -> String {
     human((x / mag).round() * mag)
 }
 
+/// A tick label of the size axis: a size that ran when the tick is within
+/// 3% of it (a log axis puts its ticks at 63 and 251 where the sizes are 64
+/// and 256), else the value rounded as on any log axis.
+fn size_label(v: f64, log: bool, sizes: &[f64]) -> String {
+    let x = if log { 10f64.powf(v) } else { v };
+    match sizes.iter().find(|&&s| (x - s).abs() <= 0.03 * s.abs()) {
+        Some(&s) => human(s),
+        None => label(v, log),
+    }
+}
+
 /// A short human form of a number: 1.2k, 3.4M, 0.05.
 pub fn human(x: f64) -> String {
     let a = x.abs();
@@ -202,7 +213,7 @@ fn lines(
             "{metric} ({unit}{})",
             if ylog { ", log scale" } else { "" }
         ))
-        .x_label_formatter(&|v| label(*v, xlog))
+        .x_label_formatter(&|v| size_label(*v, xlog, &xs))
         .y_label_formatter(&|v| label(*v, ylog))
         .draw()?;
     for &b in order {
@@ -327,6 +338,19 @@ fn bounds(vals: impl Iterator<Item = f64>, from_zero: bool) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn size_ticks_snap_to_the_sizes_that_ran() {
+        let sizes = [16.0, 64.0, 256.0];
+        // A log axis ticks at 10^1.8 = 63.1 and 10^2.4 = 251.2.
+        assert_eq!(size_label(1.8, true, &sizes), "64");
+        assert_eq!(size_label(2.4, true, &sizes), "256");
+        // Far from every size: the rounded value of the tick.
+        assert_eq!(size_label(2.0, true, &sizes), "100");
+        assert_eq!(size_label(1.6, true, &sizes), "40");
+        assert_eq!(size_label(63.0, false, &sizes), "64");
+        assert_eq!(size_label(60.0, false, &sizes), "60");
+    }
 
     fn row(backend: &str, size: u64, v: f64) -> Row {
         Row {
