@@ -1212,4 +1212,36 @@ mod tests {
             "{rec}"
         );
     }
+
+    #[test]
+    fn chain_walks_are_scored_by_vmas_plus_ptes() {
+        // A chain walk has no VMAs-visited row; a list walk visits 400
+        // VMAs and checks 1 PTE; a tree walk visits 1 and checks 1.
+        let rows = vec![
+            r(
+                "cow-server",
+                8,
+                "chain:x",
+                "walk_ptes_checked_per_walk",
+                1.0,
+            ),
+            r("cow-server", 8, "list:x", "walk_ptes_checked_per_walk", 1.0),
+            r(
+                "cow-server",
+                8,
+                "list:x",
+                "walk_vmas_visited_per_walk",
+                400.0,
+            ),
+            r("cow-server", 8, "tree:x", "walk_ptes_checked_per_walk", 1.0),
+            r("cow-server", 8, "tree:x", "walk_vmas_visited_per_walk", 1.0),
+        ];
+        let t = Table::new(&rows);
+        let sc = class_scores(&t, &[("cow-server", WALK_STEPS)], &t.backends());
+        let got: Vec<(&str, f64)> = sc.iter().map(|(b, v)| (b.as_str(), v.round())).collect();
+        assert_eq!(
+            got,
+            vec![("chain:x", 1.0), ("tree:x", 2.0), ("list:x", 401.0)]
+        );
+    }
 }
