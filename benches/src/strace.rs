@@ -18,7 +18,7 @@
 //! which the kernel maps at exec) are clipped to what is known, so that
 //! every op of the trace succeeds on the model.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use rmap_core::trace::{format_size, parse_size, write_op};
@@ -377,6 +377,10 @@ fn events(log: &str, log_name: &str, stats: &mut ImportStats) -> Result<Vec<Even
     let mut superseded: HashMap<u32, u32> = HashMap::new();
     let mut out: Vec<(usize, usize, Event)> = Vec::new();
     let mut default_pid: Option<u32> = None;
+    // The real pid of the unprefixed first process, once a prefix shows it.
+    let mut first_alias: Option<u32> = None;
+    // Pids that clone/fork/vfork returned so far.
+    let mut spawned: HashSet<u32> = HashSet::new();
     let mut n_lines = 0;
     for (i, raw) in log.lines().enumerate() {
         let line = i + 1;
@@ -386,7 +390,20 @@ fn events(log: &str, log_name: &str, stats: &mut ImportStats) -> Result<Vec<Even
             continue;
         }
         let (pid, body) = strip_prefix(text).map_err(|_| lx.err(line, text, E_LINE))?;
+        // A log written to stderr (no -o) prints the first process without
+        // a prefix until a second exists, and as `[pid N]` from then on: the
+        // first prefixed pid that is not a child of the log is that process.
+        if let (Some(p), Some(0), None) = (pid, default_pid, first_alias)
+            && !spawned.contains(&p)
+        {
+            let parent_cloning = pending.get(&0).is_some_and(|(_, n, _)| is_clone_family(n));
+            let resumes_it = body.starts_with("<... ");
+            if !parent_cloning || resumes_it {
+                first_alias = Some(p);
+            }
+        }
         let pid = match (pid, default_pid) {
+            (Some(p), _) if Some(p) == first_alias => 0,
             (Some(p), None) => {
                 default_pid = Some(p);
                 p
@@ -468,10 +485,14 @@ fn events(log: &str, log_name: &str, stats: &mut ImportStats) -> Result<Vec<Even
             )
         })?;
         stats.calls += 1;
-        if ret == Ret::Failed {
+        // `exit_group(0) = ?` never returns; it is not a failure.
+        if ret == Ret::Failed && !matches!(name, "exit" | "exit_group") {
             stats.failed += 1;
         }
         let pos = if is_clone_family(name) {
+            if let Ret::Ok(child) = ret {
+                spawned.insert(child as u32);
+            }
             start_line
         } else {
             line
@@ -873,8 +894,12 @@ impl Importer<'_> {
 
     /// A user address range `[addr, addr + page_up(len))`.
     fn range(&self, c: &Call, addr: u64, len: u64) -> Result<(u64, u64), ImportError> {
+        if addr % PAGE != 0 {
+            // the kernel returns and accepts only page-aligned addresses
+            return Err(self.bad(c, &format!("{addr:#x}"), "a page-aligned address"));
+        }
         match page_up(len).and_then(|l| addr.checked_add(l)) {
-            Some(end) if end <= USER_END => Ok((addr & !(PAGE - 1), end)),
+            Some(end) if end <= USER_END => Ok((addr, end)),
             _ => Err(self.bad(
                 c,
                 &format!("{addr:#x} + {len:#x}"),
@@ -1259,7 +1284,11 @@ impl Importer<'_> {
 
     fn sys_brk(&mut self, c: &Call, ret: u64) -> Result<(), ImportError> {
         self.arg_num(c, 0, "an address or NULL")?;
-        let (_, top) = self.range(c, ret, 0)?;
+        // the break itself need not be page aligned; its pages are
+        if ret > USER_END {
+            return Err(self.bad(c, &format!("{ret:#x}"), "a break below 2^47"));
+        }
+        let top = ret;
         let t = self.task(c.pid);
         let Some(old) = self.mms[t.mm].brk else {
             self.mms[t.mm].brk = Some(ret);
@@ -1287,6 +1316,10 @@ impl Importer<'_> {
         let old = self.arg_num(c, 0, "an address")?;
         let old_len = self.arg_num(c, 1, "a length")?;
         let new_len = self.arg_num(c, 2, "a length")?;
+        if new_len == 0 {
+            // Linux fails such a call with EINVAL; a success is malformed
+            return Err(self.bad(c, "0", "a new length above 0"));
+        }
         let flags = self.arg_bits(c, 3, MREMAPS, "MREMAP_ flags")?;
         let (os, oe) = self.range(c, old, old_len)?;
         let (ns, ne) = self.range(c, ret, new_len)?;

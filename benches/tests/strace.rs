@@ -465,3 +465,45 @@ fn the_command_writes_the_trace_or_exits_2() {
     assert!(err.contains("p.strace:2: "), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_stderr_log_names_the_first_process_once_a_second_exists() {
+    // Without -o, strace leaves the only process unprefixed and then
+    // prefixes every process, the first one included, once it forks.
+    let log = "\
+execve(\"/bin/x\", [\"x\"], 0x7ffd /* 3 vars */) = 0
+mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000000
+clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|SIGCHLD, child_tidptr=0x7f00 <unfinished ...>
+[pid 1235] munmap(0x7f0000000000, 4096) = 0
+[pid 1234] <... clone resumed>) = 1235
+[pid 1234] munmap(0x7f0000001000, 4096) = 0
+[pid 1235] exit_group(0) = ?
+[pid 1235] +++ exited with 0 +++
+exit_group(0) = ?
++++ exited with 0 +++
+";
+    assert_eq!(
+        ops_of(log),
+        [
+            "fork 1 2",
+            "exec 2",
+            "mmap 2 0x7f0000000000 8K rw- private",
+            "fork 2 3",
+            "munmap 3 0x7f0000000000 4K",
+            "munmap 2 0x7f0000001000 4K",
+            "exit 3",
+            "exit 2",
+            "exit 1",
+        ]
+    );
+}
+
+#[test]
+fn unaligned_mapping_addresses_are_malformed() {
+    let log = "\
+1 mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7f0000000001
+";
+    let (line, expected) = malformed(log);
+    assert_eq!(line, 1);
+    assert!(expected.contains("page-aligned"), "{expected}");
+}
