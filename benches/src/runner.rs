@@ -150,16 +150,24 @@ pub fn measure<R: ReverseMap>(ops: &[Op], rmap: R) -> Result<RunResult, String> 
             Op::Fork { parent, .. } => {
                 let pages = rss(&sys, *parent);
                 let t = timed(&mut sys, op);
-                a.fork_time += t.1;
-                a.fork_pages += pages;
+                // A process with nothing resident (a launcher, a swapped-out
+                // one) adds time but no pages: left out of the per-page cost.
+                if pages > 0 {
+                    a.fork_time += t.1;
+                    a.fork_pages += pages;
+                }
                 a.time += t.1;
                 t.0
             }
             Op::Exit { pid } => {
                 let pages = rss(&sys, *pid);
                 let t = timed(&mut sys, op);
-                a.exit_time += t.1;
-                a.exit_pages += pages;
+                // A process with nothing resident (a launcher, a swapped-out
+                // one) adds time but no pages: left out of the per-page cost.
+                if pages > 0 {
+                    a.exit_time += t.1;
+                    a.exit_pages += pages;
+                }
                 a.time += t.1;
                 t.0
             }
@@ -447,7 +455,13 @@ struct Job {
 /// The sizes a form runs at under `opts`.
 pub fn sizes_of(form: &Form, opts: &SuiteOptions) -> Vec<u64> {
     match &opts.sizes {
-        Some(s) => s.clone(),
+        Some(s) => {
+            // ascending, each once: `--sizes 64,16,16` runs 16 and 64
+            let mut s = s.clone();
+            s.sort_unstable();
+            s.dedup();
+            s
+        }
         None if opts.quick => form.scenario.quick_sizes.to_vec(),
         None => form.scenario.full_sizes.to_vec(),
     }
@@ -525,6 +539,25 @@ pub fn count_runs(opts: &SuiteOptions) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_given_are_run_ascending_and_once() {
+        let form = crate::scenario::resolve("fork-storm").unwrap()[0];
+        let opts = SuiteOptions {
+            forms: vec![form],
+            backends: vec!["scan".into()],
+            sizes: Some(vec![64, 16, 16]),
+            quick: false,
+            reps: 1,
+            jobs: 1,
+        };
+        assert_eq!(sizes_of(&form, &opts), vec![16, 64]);
+        let own = SuiteOptions {
+            sizes: None,
+            ..opts
+        };
+        assert_eq!(sizes_of(&form, &own), form.scenario.full_sizes.to_vec());
+    }
     use rmap_core::trace::parse;
 
     fn ops(text: &str) -> Vec<Op> {

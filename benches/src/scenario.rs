@@ -273,7 +273,7 @@ pub static SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "reclaim-pressure",
         variants: no_variants,
-        about: "a parent and a child touch a mixed anonymous and file working set a third larger than RAM, three times over, with swap",
+        about: "a parent writes a mixed anonymous and file working set a third larger than RAM, forks, and parent and child read it three times over, with swap",
         exposes: "reclaim throughput, walk cost and swap-in rate",
         size_unit: "MiB",
         tiny_size: 2,
@@ -1000,9 +1000,13 @@ fn guard_fork(variant: &str, size: u64) -> Result<Vec<Op>, String> {
 /// `reclaim-pressure`, size N MiB: a working set of N/2 MiB of anonymous
 /// memory and an N/2 MiB file, in RAM of 3N/4 MiB with N MiB of swap.
 /// Process 1 writes the anonymous half and reads the file, forks a child,
-/// and then three times: the parent writes its anonymous memory and reads
-/// the file, the child reads both (sharing the parent's pages). Reclaim
-/// runs whenever free memory runs out (direct reclaim inside faults).
+/// and then three times the parent and then the child read both. Reads do
+/// not break copy-on-write, so every page stays shared by the two and the
+/// working set stays N MiB, a third larger than RAM (writes after the fork
+/// would give each process its own copy and double the anonymous half).
+/// Reclaim runs whenever free memory runs out (direct reclaim inside
+/// faults); a page swapped out and read back is mapped again only in the
+/// process that read it.
 ///
 /// Every pass evicts most of what the previous one brought in: reclaim
 /// throughput, walk cost (pages mapped twice), swap-ins. 2 to 8 MiB: the
@@ -1022,7 +1026,7 @@ fn reclaim_pressure(variant: &str, size: u64) -> Result<Vec<Op>, String> {
     o.touch(1, file, half, false);
     o.fork(1, 2);
     for _ in 0..3 {
-        o.touch(1, anon, half, true);
+        o.touch(1, anon, half, false);
         o.touch(1, file, half, false);
         o.touch(2, anon, half, false);
         o.touch(2, file, half, false);
@@ -1071,7 +1075,7 @@ fn fault_storm(variant: &str, size: u64) -> Result<Vec<Op>, String> {
 /// declaration wins); the copies' ops are interleaved one by one, so their
 /// lifetimes overlap. `dump`, `stats` and `check` lines are dropped.
 /// The config is the trace's own, with `ram` and `swap` multiplied by k.
-/// 1 to 8 instances.
+/// 1 to 64 instances (the full run uses 1 to 8).
 fn real_program(variant: &str, size: u64) -> Result<Vec<Op>, String> {
     let traces = crate::real::REAL_TRACES;
     if traces.is_empty() {
