@@ -3,7 +3,8 @@
 //! - [`backends`]: the registry of backends and presets, so that a backend
 //!   named on the command line becomes a concrete `ReverseMap` type;
 //! - [`scenario`]: named, sized, deterministic generators of op streams,
-//!   and [`real`], the committed traces of real programs;
+//!   and [`real`], the committed traces of real programs, which
+//!   [`strace`] made from `strace -f` logs (`import-strace`);
 //! - [`runner`]: one op stream on one backend, measured (per-op times,
 //!   fault latency histograms, walk lengths, metadata peaks), and the whole
 //!   suite summarised into [`results::Row`]s;
