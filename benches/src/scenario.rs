@@ -1168,21 +1168,11 @@ fn op_pids(op: &Op) -> Vec<Pid> {
 /// below 2^32).
 fn offset_pids(op: &Op, by: Pid) -> Op {
     let mut op = op.clone();
-    match &mut op {
-        Op::Mmap { pid, .. }
-        | Op::Munmap { pid, .. }
-        | Op::Mprotect { pid, .. }
-        | Op::Touch { pid, .. }
-        | Op::Madvise { pid, .. }
-        | Op::Remap { pid, .. }
-        | Op::Exec { pid }
-        | Op::Exit { pid }
-        | Op::Dump { pid } => *pid = pid.saturating_add(by),
-        Op::Fork { parent, child } => {
-            *parent = parent.saturating_add(by);
-            *child = child.saturating_add(by);
-        }
-        _ => {}
+    if let Op::Fork { parent, child } = &mut op {
+        *parent = parent.saturating_add(by);
+        *child = child.saturating_add(by);
+    } else if let Some(pid) = op.pid_mut() {
+        *pid = pid.saturating_add(by);
     }
     op
 }

@@ -236,6 +236,25 @@ pub enum Op {
 }
 
 impl Op {
+    /// The one process this op acts on, to read or renumber: every op that
+    /// names a single process (`exit` and `stats PID` included). `None` for
+    /// `fork`, which names two, and for ops that name none.
+    pub fn pid_mut(&mut self) -> Option<&mut Pid> {
+        match self {
+            Op::Mmap { pid, .. }
+            | Op::Munmap { pid, .. }
+            | Op::Mprotect { pid, .. }
+            | Op::Touch { pid, .. }
+            | Op::Madvise { pid, .. }
+            | Op::Remap { pid, .. }
+            | Op::Exec { pid }
+            | Op::Exit { pid }
+            | Op::Dump { pid }
+            | Op::Stats(StatsTarget::Pid(pid)) => Some(pid),
+            _ => None,
+        }
+    }
+
     /// The operation's keyword as written in a trace (used in `err` lines).
     pub fn name(&self) -> &'static str {
         match self {

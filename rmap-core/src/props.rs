@@ -95,15 +95,6 @@ fn materialize(op: &Op, live: &[u32]) -> Option<Op> {
     let pick = |p: u32| live[p as usize % live.len()];
     let mut op = op.clone();
     match &mut op {
-        Op::Mmap { pid, .. }
-        | Op::Munmap { pid, .. }
-        | Op::Mprotect { pid, .. }
-        | Op::Touch { pid, .. }
-        | Op::Madvise { pid, .. }
-        | Op::Remap { pid, .. }
-        | Op::Exec { pid }
-        | Op::Dump { pid } => *pid = pick(*pid),
-        Op::Stats(StatsTarget::Pid(pid)) => *pid = pick(*pid),
         Op::Fork { parent, child } => {
             if live.len() >= 6 {
                 return None;
@@ -117,7 +108,11 @@ fn materialize(op: &Op, live: &[u32]) -> Option<Op> {
             }
             *pid = pick(*pid);
         }
-        _ => {}
+        other => {
+            if let Some(pid) = other.pid_mut() {
+                *pid = pick(*pid);
+            }
+        }
     }
     Some(op)
 }
