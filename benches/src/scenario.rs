@@ -1120,8 +1120,8 @@ pub fn real_instances(name: &str, text: &str, size: u64) -> Result<Vec<Op>, Stri
                 }
             }
             Op::Dump { .. } | Op::Stats(_) | Op::Check => {}
-            op => {
-                max_pid = max_pid.max(op_pids(&op).into_iter().max().unwrap_or(1));
+            mut op => {
+                max_pid = max_pid.max(largest_pid(&mut op));
                 body.push(op);
             }
         }
@@ -1147,20 +1147,11 @@ pub fn real_instances(name: &str, text: &str, size: u64) -> Result<Vec<Op>, Stri
     Ok(o.0)
 }
 
-/// The process ids an op names.
-fn op_pids(op: &Op) -> Vec<Pid> {
-    match *op {
-        Op::Mmap { pid, .. }
-        | Op::Munmap { pid, .. }
-        | Op::Mprotect { pid, .. }
-        | Op::Touch { pid, .. }
-        | Op::Madvise { pid, .. }
-        | Op::Remap { pid, .. }
-        | Op::Exec { pid }
-        | Op::Exit { pid }
-        | Op::Dump { pid } => vec![pid],
-        Op::Fork { parent, child } => vec![parent, child],
-        _ => Vec::new(),
+/// The largest process id an op names (1 when it names none).
+fn largest_pid(op: &mut Op) -> Pid {
+    match op {
+        Op::Fork { parent, child } => (*parent).max(*child),
+        other => other.pid_mut().map_or(1, |p| *p),
     }
 }
 
