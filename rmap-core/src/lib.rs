@@ -21,8 +21,8 @@
 //! - `validate`, `shadow`: [`System::validate`] and
 //!   [`System::check_integrity`], the oracle every backend is held to;
 //! - [`ops`], [`trace`], [`replay`]: operations, the trace format, replay;
-//! - [`conformance`], [`props`]: the behavioural suite and the property
-//!   tests that every backend's tests run.
+//! - `conformance`, `props` (feature `testing`): the behavioural suite and
+//!   the property tests that every backend's tests run.
 //!
 //! Invariants (checked by `System::validate` after any op sequence):
 //! every frame is free or has one owner (page table, anonymous page, page
@@ -37,6 +37,7 @@
 //! Lock order and concurrency: see [`system`].
 
 pub mod addr;
+#[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod error;
 mod fault;
@@ -47,6 +48,7 @@ pub mod itree;
 mod mem;
 pub mod ops;
 pub mod pgtable;
+#[cfg(any(test, feature = "testing"))]
 pub mod props;
 pub mod pte;
 mod reclaim;

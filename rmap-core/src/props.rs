@@ -329,3 +329,33 @@ pub fn read_only_ops_under_pressure<R: ReverseMap>(make: impl Fn() -> R, cases: 
         "{seen:?}"
     );
 }
+
+/// The shared property tests, run on the scan baseline.
+#[cfg(test)]
+mod scan_tests {
+    use super::{random_ops_under_pressure, read_only_ops_under_pressure};
+    use crate::ops::{ConfigItem, MergePolicy};
+    use crate::{Config, Scan};
+    #[test]
+    fn scan_random_ops_under_pressure() {
+        random_ops_under_pressure(Scan::default, 512);
+    }
+
+    #[test]
+    fn scan_read_only_ops_under_pressure() {
+        read_only_ops_under_pressure(Scan::default, 256);
+    }
+
+    #[test]
+    fn config_items_apply() {
+        let mut c = Config::default();
+        crate::replay::apply_config(
+            &mut c,
+            &[
+                ConfigItem::Ram(1 << 20),
+                ConfigItem::Merge(MergePolicy::None),
+            ],
+        );
+        assert_eq!((c.ram, c.merge), (1 << 20, MergePolicy::None));
+    }
+}
