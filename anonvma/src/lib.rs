@@ -32,8 +32,11 @@
 use std::collections::BTreeSet;
 
 use rmap_core::frame::flags as pf;
-use rmap_core::rmap::{MapAt, Objects, Walk, sizes};
-use rmap_core::{AnonNeed, Cand, Core, Errno, IMapShape, Pfn, ReverseMap, VmaId, vma::vmf};
+use rmap_core::rmap::{MapAt, Objects, sizes};
+use rmap_core::walk::Walk;
+use rmap_core::{
+    AnonNeed, Cand, Core, Ctx, Errno, IMapShape, Pfn, Presets, ReverseMap, VmaId, vma::vmf,
+};
 
 const UNFAULTED: u64 = 1;
 
@@ -282,12 +285,12 @@ impl AnonVmaRmap {
 
     /// `anon_vma_clone(dst, src)`: link `dst` to every anon_vma of `src`,
     /// possibly reusing one as `dst`'s own.
-    fn clone_chain(&mut self, core: &mut Core, dst: VmaId, src: VmaId) {
+    fn clone_chain(&mut self, ctx: &mut Ctx, dst: VmaId, src: VmaId) {
         let chain: Vec<u32> = self.chain_of(src).to_vec();
-        let src_own = Self::own(core, src);
+        let src_own = Self::own(ctx, src);
         for av in chain {
             self.link(dst, av);
-            if Self::own(core, dst).is_none() && src_own.is_some() {
+            if Self::own(ctx, dst).is_none() && src_own.is_some() {
                 let a = &self.avs[av as usize];
                 let reuse = match self.p.reuse {
                     Reuse::None => false,
@@ -295,17 +298,17 @@ impl AnonVmaRmap {
                     Reuse::Counters => a.num_children < 2 && a.num_active_vmas == 0,
                 };
                 if reuse {
-                    core.vmas[dst].anon = word_of(av);
+                    ctx.set_anon(dst, word_of(av));
                 }
             }
         }
-        if let Some(own) = Self::own(core, dst) {
+        if let Some(own) = Self::own(ctx, dst) {
             self.avs[own as usize].num_active_vmas += 1;
         }
     }
 
     /// `unlink_anon_vmas`.
-    fn unlink(&mut self, core: &mut Core, vma: VmaId) {
+    fn unlink(&mut self, ctx: &mut Ctx, vma: VmaId) {
         let chain = std::mem::take(self.chain(vma));
         let mut empty = Vec::new();
         for &av in &chain {
@@ -320,10 +323,10 @@ impl AnonVmaRmap {
                 empty.push(av);
             }
         }
-        if let Some(own) = Self::own(core, vma) {
+        if let Some(own) = Self::own(ctx, vma) {
             self.avs[own as usize].num_active_vmas -= 1;
         }
-        core.vmas[vma].anon = 0;
+        ctx.set_anon(vma, 0);
         for av in empty {
             self.put(av);
         }
@@ -333,13 +336,25 @@ impl AnonVmaRmap {
         let m = core.frames.get(pfn).mapping;
         (m != 0).then(|| (m - 1) as u32)
     }
-    fn set_page_av(core: &mut Core, pfn: Pfn, av: u32) {
-        core.frames.get_mut(pfn).mapping = av as u64 + 1;
+    fn set_page_av(ctx: &mut Ctx, pfn: Pfn, av: u32) {
+        ctx.set_page_mapping(pfn, av as u64 + 1);
     }
 
     /// Live anon_vmas (the `anon_vma` objects).
     pub fn anon_vmas(&self) -> u64 {
         self.live
+    }
+}
+
+impl Presets for AnonVmaRmap {
+    fn presets() -> &'static [&'static str] {
+        &PRESET_NAMES
+    }
+    fn with_preset(preset: &str) -> Option<Self> {
+        PRESETS
+            .iter()
+            .find(|p| p.name == preset)
+            .map(|&p| AnonVmaRmap::new(p))
     }
 }
 
@@ -349,15 +364,6 @@ impl ReverseMap for AnonVmaRmap {
     }
     fn preset(&self) -> &'static str {
         self.p.name
-    }
-    fn presets() -> &'static [&'static str] {
-        &PRESET_NAMES
-    }
-    fn with_preset(preset: &str) -> Option<Self> {
-        PRESETS
-            .iter()
-            .find(|p| p.name == preset)
-            .map(|&p| AnonVmaRmap::new(p))
     }
     fn i_mmap_shape(&self) -> Option<IMapShape> {
         Some(IMapShape::IntervalTree)
@@ -381,17 +387,17 @@ impl ReverseMap for AnonVmaRmap {
         }
     }
 
-    fn anon_prepare(&mut self, core: &mut Core, vma: VmaId, why: AnonNeed) -> Result<(), Errno> {
-        let word = core.vmas[vma].anon;
+    fn anon_prepare(&mut self, ctx: &mut Ctx, vma: VmaId, why: AnonNeed) -> Result<(), Errno> {
+        let word = ctx.vmas[vma].anon;
         if id_of(word).is_some() {
             return Ok(());
         }
         if self.p.unfaulted && why == AnonNeed::Guard {
-            core.vmas[vma].anon = UNFAULTED;
+            ctx.set_anon(vma, UNFAULTED);
             return Ok(());
         }
         let shared = if self.p.share_neighbour {
-            self.find_mergeable(core, vma)
+            self.find_mergeable(ctx, vma)
         } else {
             None
         };
@@ -403,53 +409,53 @@ impl ReverseMap for AnonVmaRmap {
                 av
             }
         };
-        core.vmas[vma].anon = word_of(av);
+        ctx.set_anon(vma, word_of(av));
         self.link(vma, av);
         self.avs[av as usize].num_active_vmas += 1;
         Ok(())
     }
 
-    fn vma_split(&mut self, core: &mut Core, orig: VmaId, new: VmaId) -> Result<(), Errno> {
+    fn vma_split(&mut self, ctx: &mut Ctx, orig: VmaId, new: VmaId) -> Result<(), Errno> {
         // `new` carries a copy of orig's word already.
-        if id_of(core.vmas[orig].anon).is_none() {
+        if id_of(ctx.vmas[orig].anon).is_none() {
             return Ok(());
         }
         match self.p.era {
             Era::Family => {
-                let av = Self::own(core, orig).expect("own");
+                let av = Self::own(ctx, orig).expect("own");
                 self.link(new, av);
                 self.avs[av as usize].num_active_vmas += 1;
             }
-            Era::Chains => self.clone_chain(core, new, orig),
+            Era::Chains => self.clone_chain(ctx, new, orig),
         }
         Ok(())
     }
 
-    fn vma_absorb(&mut self, core: &mut Core, dst: VmaId, src: VmaId) {
+    fn vma_absorb(&mut self, ctx: &mut Ctx, dst: VmaId, src: VmaId) {
         // dup_anon_vma: dst takes src's anon_vma if it has none.
-        let (d, s) = (core.vmas[dst].anon, core.vmas[src].anon);
+        let (d, s) = (ctx.vmas[dst].anon, ctx.vmas[src].anon);
         if id_of(d).is_none()
             && let Some(av) = id_of(s)
         {
-            core.vmas[dst].anon = s;
+            ctx.set_anon(dst, s);
             match self.p.era {
                 Era::Family => {
                     self.link(dst, av);
                     self.avs[av as usize].num_active_vmas += 1;
                 }
-                Era::Chains => self.clone_chain(core, dst, src),
+                Era::Chains => self.clone_chain(ctx, dst, src),
             }
         } else if d == 0 && s == UNFAULTED {
-            core.vmas[dst].anon = UNFAULTED;
+            ctx.set_anon(dst, UNFAULTED);
         }
     }
 
-    fn vma_unlink(&mut self, core: &mut Core, vma: VmaId) {
-        self.unlink(core, vma);
+    fn vma_unlink(&mut self, ctx: &mut Ctx, vma: VmaId) {
+        self.unlink(ctx, vma);
     }
 
-    fn fork_vma(&mut self, core: &mut Core, parent: VmaId, child: VmaId) -> Result<(), Errno> {
-        let Some(pav) = Self::own(core, parent) else {
+    fn fork_vma(&mut self, ctx: &mut Ctx, parent: VmaId, child: VmaId) -> Result<(), Errno> {
+        let Some(pav) = Self::own(ctx, parent) else {
             // none, or just the unfaulted flag (copied with the word)
             return Ok(());
         };
@@ -459,9 +465,9 @@ impl ReverseMap for AnonVmaRmap {
                 self.avs[pav as usize].num_active_vmas += 1;
             }
             Era::Chains => {
-                core.vmas[child].anon = 0;
-                self.clone_chain(core, child, parent);
-                if Self::own(core, child).is_some() {
+                ctx.set_anon(child, 0);
+                self.clone_chain(ctx, child, parent);
+                if Self::own(ctx, child).is_some() {
                     return Ok(());
                 }
                 let av = self.alloc();
@@ -471,7 +477,7 @@ impl ReverseMap for AnonVmaRmap {
                 a.parent = pav;
                 a.num_active_vmas = 1;
                 self.avs[root as usize].refcount += 1;
-                core.vmas[child].anon = word_of(av);
+                ctx.set_anon(child, word_of(av));
                 self.link(child, av);
                 self.avs[pav as usize].num_children += 1;
             }
@@ -479,49 +485,46 @@ impl ReverseMap for AnonVmaRmap {
         Ok(())
     }
 
-    fn page_add_anon(&mut self, core: &mut Core, pfn: Pfn, at: MapAt, new_page: bool) {
-        let Some(own) = Self::own(core, at.vma) else {
+    fn page_add_anon(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt, new_page: bool) {
+        let Some(own) = Self::own(ctx, at.vma) else {
             debug_assert!(false, "anonymous page in VMA {:?} without anon_vma", at.vma);
             return;
         };
-        let f = core.frames.get(pfn);
+        let f = ctx.frames.get(pfn);
         if new_page {
             // Swapped in while other swap entries still name it: not
             // exclusive, so it must go to the oldest anon_vma of the chain
             // (the root), which every VMA that may map it links to (2.6.34
             // took the chain's oldest entry, later kernels the root).
-            let shared = f.has(pf::SWAPCACHE) && core.swap.slot(f.private).count > 1;
+            let shared = f.has(pf::SWAPCACHE) && ctx.swap.slot(f.private).count > 1;
             let av = if self.p.era == Era::Chains && shared {
                 self.avs[own as usize].root
             } else {
                 own
             };
-            Self::set_page_av(core, pfn, av);
-        } else if Self::page_av(core, pfn).is_none_or(|av| !self.avs[av as usize].live) {
-            Self::set_page_av(core, pfn, own);
+            Self::set_page_av(ctx, pfn, av);
+        } else if Self::page_av(ctx, pfn).is_none_or(|av| !self.avs[av as usize].live) {
+            Self::set_page_av(ctx, pfn, own);
         }
     }
-    fn page_add_file(&mut self, _: &mut Core, _: Pfn, _: MapAt) {}
-    fn page_dup(&mut self, _: &mut Core, _: Pfn, _: MapAt, _: MapAt) {}
-    fn page_remove(&mut self, _: &mut Core, _: Pfn, _: MapAt) {}
-    fn page_reuse(&mut self, core: &mut Core, pfn: Pfn, at: MapAt) {
+    fn page_reuse(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt) {
         if self.p.modern_pages
-            && let Some(own) = Self::own(core, at.vma)
+            && let Some(own) = Self::own(ctx, at.vma)
         {
-            Self::set_page_av(core, pfn, own);
+            Self::set_page_av(ctx, pfn, own);
         }
     }
-    fn guards_removed(&mut self, core: &mut Core, vma: VmaId, start: u64, end: u64) {
-        let v = &core.vmas[vma];
+    fn guards_removed(&mut self, ctx: &mut Ctx, vma: VmaId, start: u64, end: u64) {
+        let v = &ctx.vmas[vma];
         if v.anon == UNFAULTED && start == v.start && end == v.end {
-            core.vmas[vma].anon = 0;
+            ctx.set_anon(vma, 0);
         }
     }
 
-    fn walk(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk) {
+    fn walk(&self, core: &Core, pfn: Pfn, out: &mut Walk) {
         let f = *core.frames.get(pfn);
         if !f.has(pf::ANON) {
-            return objrmap::ObjRmap::walk_file(core, pfn, out);
+            return core.walk_file(pfn, out);
         }
         let Some(av) = Self::page_av(core, pfn) else {
             return;
@@ -860,7 +863,7 @@ check
 }
 #[cfg(test)]
 mod deep {
-    use rmap_core::ReverseMap;
+    use rmap_core::Presets;
 
     /// A longer property run over every preset (`cargo test -p anonvma --
     /// --ignored`, with `RMAP_PROPTEST_SEED=N` to explore further).

@@ -57,7 +57,7 @@ use criterion::{
 };
 use rmap_bench::backends::{WithBackend, all_specs, with_backend};
 use rmap_core::ops::{Access, MapFlags, Prot};
-use rmap_core::{Config, MmId, PAGE_SIZE, Pfn, ReverseMap, System};
+use rmap_core::{Config, MmId, PAGE_SIZE, Pfn, Presets, ReverseMap, System};
 
 // The same allocator as the `rmap-bench` binary, so that the numbers are
 // comparable with the suite's.
@@ -121,7 +121,7 @@ impl Kind {
 /// A system without the integrity shadow (as the suite runner runs it),
 /// with 64 MiB of RAM and of swap: room for every benchmark's working set
 /// with no direct reclaim, and cheap to build.
-fn new_system<R: ReverseMap>(preset: &str) -> System<R> {
+fn new_system<R: Presets>(preset: &str) -> System<R> {
     let cfg = Config {
         ram: 64 << 20,
         swap: 64 << 20,
@@ -193,7 +193,7 @@ struct Bench<'g, 'c> {
 impl WithBackend for Bench<'_, '_> {
     type Out = ();
 
-    fn run<R: ReverseMap>(self, rmap: R) {
+    fn run<R: Presets>(self, rmap: R) {
         let (name, preset) = (rmap.name(), rmap.preset());
         drop(rmap);
         let spec = format!("{name}:{preset}");

@@ -4,12 +4,12 @@
 use anonvma::AnonVmaRmap;
 use objrmap::ObjRmap;
 use pte_chain::PteChain;
-use rmap_core::{ReverseMap, Scan};
+use rmap_core::{Presets, Scan};
 
 /// Something to run with a concrete backend type.
 pub trait WithBackend {
     type Out;
-    fn run<R: ReverseMap>(self, rmap: R) -> Self::Out;
+    fn run<R: Presets>(self, rmap: R) -> Self::Out;
 }
 
 /// One registered backend.
@@ -23,22 +23,22 @@ pub struct Entry {
 pub const BACKENDS: &[Entry] = &[
     Entry {
         name: "scan",
-        presets: <Scan as ReverseMap>::presets,
+        presets: <Scan as Presets>::presets,
         about: "no reverse map: a walk scans every page table (the 2.4 way); the oracle",
     },
     Entry {
         name: "pte-chain",
-        presets: <PteChain as ReverseMap>::presets,
+        presets: <PteChain as Presets>::presets,
         about: "per-page chains of PTE addresses (the 2.5 rmap)",
     },
     Entry {
         name: "objrmap",
-        presets: <ObjRmap as ReverseMap>::presets,
+        presets: <ObjRmap as Presets>::presets,
         about: "object-based: file pages through i_mmap; anonymous pages on PTE chains or anonmm",
     },
     Entry {
         name: "anonvma",
-        presets: <AnonVmaRmap as ReverseMap>::presets,
+        presets: <AnonVmaRmap as Presets>::presets,
         about: "anon_vma: anonymous pages through the VMAs that may map them, 2.6.7 to today",
     },
 ];

@@ -37,8 +37,11 @@
 
 use pte_chain::PteChain;
 use rmap_core::frame::flags as pf;
-use rmap_core::rmap::{MapAt, Objects, Walk};
-use rmap_core::{AnonNeed, Cand, Core, Errno, IMapShape, MmId, Pfn, ReverseMap, VmaId};
+use rmap_core::rmap::{MapAt, Objects};
+use rmap_core::walk::Walk;
+use rmap_core::{
+    AnonNeed, Cand, Core, Ctx, Errno, IMapShape, MmId, Pfn, Presets, ReverseMap, VmaId,
+};
 
 /// Kernel size of one `struct anonmm` (count, list head, head and mm
 /// pointers: 40 bytes on x86-64).
@@ -135,83 +138,29 @@ fn anonmm_word(family: u32, addr: u64) -> u64 {
 }
 
 impl ObjRmap {
-    /// Walk the file's `i_mmap` (and nonlinear VMAs) for file page `pfn`:
-    /// the walk every object-based design uses for file pages.
-    pub fn walk_file(core: &Core, pfn: Pfn, out: &mut Walk) {
-        let f = core.frames.get(pfn);
-        let (file, pgoff) = (rmap_core::FileId(f.mapping as u32), f.index);
-        let file = core.file(file);
-        file.i_mmap.candidates(pgoff, &mut |vid| {
+    /// The anonmm walk: the page's address in every mm of its family.
+    fn walk_anonmm(a: &AnonMm, core: &Core, pfn: Pfn, out: &mut Walk) {
+        let word = core.frames.get(pfn).mapping;
+        if word == 0 {
+            return;
+        }
+        let fam = ((word & FAMILY_MASK) - 1) as usize;
+        let addr = (word >> FAMILY_BITS) << 12;
+        for &mm in &a.families[fam] {
             out.vmas_visited += 1;
-            let v = &core.vmas[vid];
-            if let Some(addr) = v.addr_of(pgoff) {
+            if let Some(vid) = core.find_vma(mm, addr) {
                 out.cands.push(Cand {
-                    mm: v.mm,
+                    mm,
                     vma: Some(vid),
                     addr,
                     pte: None,
                 });
             }
-        });
-        for &vid in &file.i_mmap_nonlinear {
-            out.vmas_visited += 1;
-            let v = &core.vmas[vid];
-            let root = core.mm(v.mm).root;
-            core.pt.for_each(root, v.start, v.end, &mut |_, va, pte| {
-                if pte.is_present() {
-                    if pte.pfn() == Some(pfn) {
-                        out.cands.push(Cand {
-                            mm: v.mm,
-                            vma: Some(vid),
-                            addr: va,
-                            pte: None,
-                        });
-                    } else {
-                        out.ptes_scanned += 1;
-                    }
-                }
-            });
-        }
-    }
-
-    fn walk_any(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk, for_check: bool) {
-        if !core.frames.get(pfn).has(pf::ANON) {
-            return Self::walk_file(core, pfn, out);
-        }
-        match &mut self.anon {
-            Anon::Chains(c) if for_check => c.walk_for_check(core, pfn, out),
-            Anon::Chains(c) => c.walk(core, pfn, out),
-
-            Anon::Mm(a) => {
-                let word = core.frames.get(pfn).mapping;
-                if word == 0 {
-                    return;
-                }
-                let fam = ((word & FAMILY_MASK) - 1) as usize;
-                let addr = (word >> FAMILY_BITS) << 12;
-                for &mm in &a.families[fam] {
-                    out.vmas_visited += 1;
-                    if let Some(vid) = core.find_vma(mm, addr) {
-                        out.cands.push(Cand {
-                            mm,
-                            vma: Some(vid),
-                            addr,
-                            pte: None,
-                        });
-                    }
-                }
-            }
         }
     }
 }
 
-impl ReverseMap for ObjRmap {
-    fn name(&self) -> &'static str {
-        "objrmap"
-    }
-    fn preset(&self) -> &'static str {
-        self.preset
-    }
+impl Presets for ObjRmap {
     fn presets() -> &'static [&'static str] {
         &PRESETS
     }
@@ -237,78 +186,87 @@ impl ReverseMap for ObjRmap {
             anon,
         })
     }
+}
+
+impl ReverseMap for ObjRmap {
+    fn name(&self) -> &'static str {
+        "objrmap"
+    }
+    fn preset(&self) -> &'static str {
+        self.preset
+    }
     fn i_mmap_shape(&self) -> Option<IMapShape> {
         Some(self.shape)
     }
 
-    fn fork_mm(&mut self, _core: &mut Core, parent: MmId, child: MmId) -> Result<(), Errno> {
+    fn fork_mm(&mut self, _ctx: &mut Ctx, parent: MmId, child: MmId) -> Result<(), Errno> {
         if let Anon::Mm(a) = &mut self.anon {
             a.join(parent, child);
         }
         Ok(())
     }
-    fn mm_release(&mut self, _core: &mut Core, mm: MmId) {
+    fn mm_release(&mut self, _ctx: &mut Ctx, mm: MmId) {
         if let Anon::Mm(a) = &mut self.anon {
             a.leave(mm);
         }
     }
 
-    fn anon_compatible(&self, _core: &Core, _a: VmaId, _b: VmaId) -> bool {
-        true
-    }
-    fn can_merge_anon(&self, _core: &Core, _tgt: VmaId, _src: Option<VmaId>) -> bool {
-        true
-    }
-    fn anon_prepare(&mut self, core: &mut Core, vma: VmaId, _why: AnonNeed) -> Result<(), Errno> {
-        pte_chain::anon_flag::prepare(core, vma);
+    fn anon_prepare(&mut self, ctx: &mut Ctx, vma: VmaId, _why: AnonNeed) -> Result<(), Errno> {
+        pte_chain::anon_flag::prepare(ctx, vma);
         Ok(())
     }
-    fn vma_absorb(&mut self, core: &mut Core, dst: VmaId, src: VmaId) {
-        pte_chain::anon_flag::absorb(core, dst, src);
-    }
-    fn fork_vma(&mut self, _core: &mut Core, _parent: VmaId, _child: VmaId) -> Result<(), Errno> {
-        Ok(())
+    fn vma_absorb(&mut self, ctx: &mut Ctx, dst: VmaId, src: VmaId) {
+        pte_chain::anon_flag::absorb(ctx, dst, src);
     }
 
-    fn page_add_anon(&mut self, core: &mut Core, pfn: Pfn, at: MapAt, new_page: bool) {
+    fn page_add_anon(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt, new_page: bool) {
         match &mut self.anon {
-            Anon::Chains(c) => c.page_add_anon(core, pfn, at, new_page),
+            Anon::Chains(c) => c.page_add_anon(ctx, pfn, at, new_page),
             Anon::Mm(a) => {
                 // Always the family of the mm that maps it now: a page shared
                 // by fork is mapped only within one family, and a stale id
                 // (an unmapped swap-cache page outliving its family) is
                 // replaced.
                 let fam = a.family(at.mm);
-                core.frames.get_mut(pfn).mapping = anonmm_word(fam, at.addr);
+                ctx.set_page_mapping(pfn, anonmm_word(fam, at.addr));
             }
         }
     }
-    fn page_add_file(&mut self, _core: &mut Core, _pfn: Pfn, _at: MapAt) {}
-    fn page_dup(&mut self, core: &mut Core, pfn: Pfn, parent: MapAt, child: MapAt) {
+    fn page_dup(&mut self, ctx: &mut Ctx, pfn: Pfn, parent: MapAt, child: MapAt) {
         if let Anon::Chains(c) = &mut self.anon
-            && core.frames.get(pfn).has(pf::ANON)
+            && ctx.frames.get(pfn).has(pf::ANON)
         {
-            c.page_dup(core, pfn, parent, child);
+            c.page_dup(ctx, pfn, parent, child);
         }
     }
-    fn page_remove(&mut self, core: &mut Core, pfn: Pfn, at: MapAt) {
+    fn page_remove(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt) {
         if let Anon::Chains(c) = &mut self.anon
-            && core.frames.get(pfn).has(pf::ANON)
+            && ctx.frames.get(pfn).has(pf::ANON)
         {
-            c.page_remove(core, pfn, at);
+            c.page_remove(ctx, pfn, at);
         }
     }
-    fn page_freed(&mut self, core: &mut Core, pfn: Pfn) {
+    fn page_freed(&mut self, ctx: &mut Ctx, pfn: Pfn) {
         if let Anon::Chains(c) = &mut self.anon {
-            c.page_freed(core, pfn);
+            c.page_freed(ctx, pfn);
         }
     }
 
-    fn walk(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk) {
-        self.walk_any(core, pfn, out, false);
+    fn walk(&self, core: &Core, pfn: Pfn, out: &mut Walk) {
+        if !core.frames.get(pfn).has(pf::ANON) {
+            return core.walk_file(pfn, out);
+        }
+        match &self.anon {
+            Anon::Chains(c) => c.walk(core, pfn, out),
+            Anon::Mm(a) => Self::walk_anonmm(a, core, pfn, out),
+        }
     }
-    fn walk_for_check(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk) {
-        self.walk_any(core, pfn, out, true);
+    fn walk_done(&mut self, ctx: &mut Ctx, pfn: Pfn) {
+        if let Anon::Chains(c) = &mut self.anon
+            && ctx.frames.get(pfn).has(pf::ANON)
+        {
+            c.walk_done(ctx, pfn);
+        }
     }
 
     fn objects(&self, core: &Core, out: &mut Objects) {

@@ -32,24 +32,25 @@
 //! exactly one entry.
 
 use rmap_core::pgtable::PtePtr;
-use rmap_core::rmap::{MapAt, Objects, Walk};
-use rmap_core::{AnonNeed, Cand, Core, Errno, MmId, Pfn, ReverseMap, VmaId};
+use rmap_core::rmap::{MapAt, Objects};
+use rmap_core::walk::Walk;
+use rmap_core::{AnonNeed, Cand, Core, Ctx, Errno, MmId, Pfn, Presets, ReverseMap, VmaId};
 
 /// Anonymous state in the designs before anon_vma (2.5 PTE chains, the
 /// objrmap patches): a VMA's word only says "has anonymous pages", so that
 /// fork copies its page tables; it never blocks a merge, and a merged VMA
 /// has anonymous pages if either part had.
 pub mod anon_flag {
-    use rmap_core::{Core, VmaId};
+    use rmap_core::{Ctx, VmaId};
 
     /// `anon_prepare`: the VMA now has anonymous pages.
-    pub fn prepare(core: &mut Core, vma: VmaId) {
-        core.vmas[vma].anon = 1;
+    pub fn prepare(ctx: &mut Ctx, vma: VmaId) {
+        ctx.set_anon(vma, 1);
     }
     /// `vma_absorb`: `dst` took over (part of) `src`.
-    pub fn absorb(core: &mut Core, dst: VmaId, src: VmaId) {
-        let a = core.vmas[src].anon;
-        core.vmas[dst].anon |= a;
+    pub fn absorb(ctx: &mut Ctx, dst: VmaId, src: VmaId) {
+        let a = ctx.vmas[dst].anon | ctx.vmas[src].anon;
+        ctx.set_anon(dst, a);
     }
 }
 
@@ -269,10 +270,8 @@ impl PteChain {
         }
     }
 
-    /// Every PTE of `pfn`'s map as a candidate; with `collapse`, a chain
-    /// that shrank to one entry goes back to direct mode.
-    fn walk_inner(&mut self, core: &Core, pfn: Pfn, out: &mut Walk, collapse: bool) {
-        let head = self.heads.get(pfn.idx()).copied().unwrap_or_default();
+    /// Every PTE of `pfn`'s map as a candidate, in chain order.
+    fn walk_entries(&self, core: &Core, pfn: Pfn, out: &mut Walk) {
         let push = |out: &mut Walk, p: PtePtr| {
             out.cands.push(Cand {
                 mm: MmId(core.pt.owner(p)),
@@ -281,19 +280,10 @@ impl PteChain {
                 pte: Some(p),
             });
         };
-        match head {
+        match self.heads.get(pfn.idx()).copied().unwrap_or_default() {
             Head::None => {}
             Head::Direct(p) => push(out, p),
             Head::Chain(h) => {
-                let blk = self.blocks[h as usize];
-                if collapse && self.shape.direct && blk.len == 1 && blk.next.is_none() {
-                    // A chain that shrank to one entry goes back to direct.
-                    let p = PtePtr(blk.ptes[0]);
-                    self.free_block(h);
-                    self.heads[pfn.idx()] = Head::Direct(p);
-                    push(out, p);
-                    return;
-                }
                 let mut b = Some(h);
                 while let Some(bi) = b {
                     let blk = &self.blocks[bi as usize];
@@ -305,15 +295,24 @@ impl PteChain {
             }
         }
     }
+
+    /// After a reclaim walk: a chain that shrank to one entry goes back to
+    /// direct mode (as the 2.5 `page_referenced` did).
+    fn collapse(&mut self, pfn: Pfn) {
+        if !self.shape.direct {
+            return;
+        }
+        if let Some(&Head::Chain(h)) = self.heads.get(pfn.idx()) {
+            let blk = self.blocks[h as usize];
+            if blk.len == 1 && blk.next.is_none() {
+                self.free_block(h);
+                self.heads[pfn.idx()] = Head::Direct(PtePtr(blk.ptes[0]));
+            }
+        }
+    }
 }
 
-impl ReverseMap for PteChain {
-    fn name(&self) -> &'static str {
-        "pte-chain"
-    }
-    fn preset(&self) -> &'static str {
-        self.shape.name
-    }
+impl Presets for PteChain {
     fn presets() -> &'static [&'static str] {
         &PRESET_NAMES
     }
@@ -323,47 +322,47 @@ impl ReverseMap for PteChain {
             .find(|s| s.name == preset)
             .map(|&s| PteChain::new(s))
     }
+}
 
-    fn anon_compatible(&self, _core: &Core, _a: VmaId, _b: VmaId) -> bool {
-        true
+impl ReverseMap for PteChain {
+    fn name(&self) -> &'static str {
+        "pte-chain"
     }
-    fn can_merge_anon(&self, _core: &Core, _tgt: VmaId, _src: Option<VmaId>) -> bool {
-        true
-    }
-    fn anon_prepare(&mut self, core: &mut Core, vma: VmaId, _why: AnonNeed) -> Result<(), Errno> {
-        anon_flag::prepare(core, vma);
-        Ok(())
-    }
-    fn vma_absorb(&mut self, core: &mut Core, dst: VmaId, src: VmaId) {
-        anon_flag::absorb(core, dst, src);
-    }
-    fn fork_vma(&mut self, _core: &mut Core, _parent: VmaId, _child: VmaId) -> Result<(), Errno> {
-        Ok(())
+    fn preset(&self) -> &'static str {
+        self.shape.name
     }
 
-    fn page_add_anon(&mut self, _core: &mut Core, pfn: Pfn, at: MapAt, _new_page: bool) {
+    fn anon_prepare(&mut self, ctx: &mut Ctx, vma: VmaId, _why: AnonNeed) -> Result<(), Errno> {
+        anon_flag::prepare(ctx, vma);
+        Ok(())
+    }
+    fn vma_absorb(&mut self, ctx: &mut Ctx, dst: VmaId, src: VmaId) {
+        anon_flag::absorb(ctx, dst, src);
+    }
+
+    fn page_add_anon(&mut self, _ctx: &mut Ctx, pfn: Pfn, at: MapAt, _new_page: bool) {
         self.add(pfn, at.pte);
     }
-    fn page_add_file(&mut self, _core: &mut Core, pfn: Pfn, at: MapAt) {
+    fn page_add_file(&mut self, _ctx: &mut Ctx, pfn: Pfn, at: MapAt) {
         self.add(pfn, at.pte);
     }
-    fn page_dup(&mut self, _core: &mut Core, pfn: Pfn, _parent: MapAt, child: MapAt) {
+    fn page_dup(&mut self, _ctx: &mut Ctx, pfn: Pfn, _parent: MapAt, child: MapAt) {
         self.add(pfn, child.pte);
     }
-    fn page_remove(&mut self, _core: &mut Core, pfn: Pfn, at: MapAt) {
+    fn page_remove(&mut self, _ctx: &mut Ctx, pfn: Pfn, at: MapAt) {
         self.remove(pfn, at.pte);
     }
-    fn page_freed(&mut self, _core: &mut Core, pfn: Pfn) {
+    fn page_freed(&mut self, _ctx: &mut Ctx, pfn: Pfn) {
         if let Some(h) = self.heads.get(pfn.idx()) {
             debug_assert_eq!(*h, Head::None, "freeing {pfn:?} with a reverse map");
         }
     }
 
-    fn walk(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk) {
-        self.walk_inner(core, pfn, out, true);
+    fn walk(&self, core: &Core, pfn: Pfn, out: &mut Walk) {
+        self.walk_entries(core, pfn, out);
     }
-    fn walk_for_check(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk) {
-        self.walk_inner(core, pfn, out, false);
+    fn walk_done(&mut self, _ctx: &mut Ctx, pfn: Pfn) {
+        self.collapse(pfn);
     }
 
     fn objects(&self, _core: &Core, out: &mut Objects) {

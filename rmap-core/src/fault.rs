@@ -147,7 +147,7 @@ impl<R: ReverseMap> System<R> {
             return Ok(());
         }
         self.rmap
-            .anon_prepare(&mut self.core, vid, AnonNeed::WriteFault)?;
+            .anon_prepare(&mut self.core.ctx(), vid, AnonNeed::WriteFault)?;
         let p = self.ensure_pte(v.mm, addr)?;
         let pfn = self.alloc_frame()?;
         self.init_anon(pfn, v.pgoff_at(addr), 0);
@@ -201,7 +201,7 @@ impl<R: ReverseMap> System<R> {
             // file for the page, so even a write that ends in SIGBUS leaves
             // the VMA with anonymous state (it decides later merges).
             self.rmap
-                .anon_prepare(&mut self.core, vid, AnonNeed::WriteFault)?;
+                .anon_prepare(&mut self.core.ctx(), vid, AnonNeed::WriteFault)?;
         }
         if pgoff >= self.core.file(file).pages() {
             return Err(Errno::EFAULT); // SIGBUS
@@ -263,7 +263,7 @@ impl<R: ReverseMap> System<R> {
                         addr,
                         pte: p,
                     };
-                    self.rmap.page_reuse(&mut self.core, pfn, at);
+                    self.rmap.page_reuse(&mut self.core.ctx(), pfn, at);
                 }
                 return Ok(());
             }
@@ -275,7 +275,7 @@ impl<R: ReverseMap> System<R> {
         }
         let new = self
             .rmap
-            .anon_prepare(&mut self.core, vid, AnonNeed::WriteFault)
+            .anon_prepare(&mut self.core.ctx(), vid, AnonNeed::WriteFault)
             .and_then(|_| self.alloc_frame());
         if !is_zero {
             self.unlock_page(pfn);

@@ -29,7 +29,7 @@ impl<R: ReverseMap> System<R> {
         self.core.counters.forks += 1;
         let res = self
             .rmap
-            .fork_mm(&mut self.core, pm, cm)
+            .fork_mm(&mut self.core.ctx(), pm, cm)
             .and_then(|_| self.dup_mmap(pm, cm));
         if let Err(e) = res {
             self.teardown(cm);
@@ -57,10 +57,10 @@ impl<R: ReverseMap> System<R> {
             };
             let cv = self.insert_vma_raw(child);
             if wipe {
-                self.rmap.vma_link(&mut self.core, cv);
+                self.rmap.vma_link(&mut self.core.ctx(), cv);
                 continue;
             }
-            self.rmap.fork_vma(&mut self.core, pv, cv)?;
+            self.rmap.fork_vma(&mut self.core.ctx(), pv, cv)?;
             let needs = self.rmap.fork_needs_copy(&self.core, pv)
                 || v.has(vmf::MAYBE_GUARD | vmf::NONLINEAR | vmf::MANY_PROTS);
             if needs {
@@ -122,7 +122,7 @@ impl<R: ReverseMap> System<R> {
                         addr: va,
                         pte: cp,
                     };
-                    self.rmap.page_dup(&mut self.core, pfn, pat, cat);
+                    self.rmap.page_dup(&mut self.core.ctx(), pfn, pat, cat);
                 }
                 PteKind::Swap { slot } => {
                     self.core.swap.slot_mut(slot).count += 1;

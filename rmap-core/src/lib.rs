@@ -17,7 +17,10 @@
 //! - `vmaops`, `fault`, `fork`, `reclaim`, `mem`: the operations, after
 //!   Linux 6.18 `mm/` (rules and their live-kernel checks in
 //!   `docs/linux-semantics.md`);
-//! - [`rmap`]: the [`ReverseMap`] trait and the [`Scan`] baseline;
+//! - [`rmap`]: the [`ReverseMap`] trait, the hook context [`Ctx`], the
+//!   preset registry trait [`Presets`] and the [`Scan`] baseline;
+//! - [`walk`]: what a reverse-map walk reports, and the walks the core
+//!   shares (a scan of every page table, the file walk through `i_mmap`);
 //! - `validate`, `shadow`: [`System::validate`] and
 //!   [`System::check_integrity`], the oracle every backend is held to;
 //! - [`ops`], [`trace`], [`replay`]: operations, the trace format, replay;
@@ -61,12 +64,14 @@ pub mod trace;
 mod validate;
 pub mod vma;
 mod vmaops;
+pub mod walk;
 
 pub use addr::{PAGE_SIZE, Pfn, PgOff, Vaddr, Vpn};
 pub use error::{Errno, OpError};
 pub use file::IMapShape;
 pub use mem::SWAP_CLUSTER_MAX;
 pub use ops::{Access, Advice, MapFlags, MergePolicy, Op, Pid, Prot};
-pub use rmap::{AnonNeed, Cand, MapAt, Objects, ReverseMap, Scan, Walk, WalkStats};
+pub use rmap::{AnonNeed, Ctx, MapAt, Objects, Presets, ReverseMap, Scan};
 pub use system::{Config, Core, System};
 pub use vma::{FileId, MmId, Vma, VmaId};
+pub use walk::{Cand, Walk, WalkStats};

@@ -102,7 +102,7 @@ impl<R: ReverseMap> System<R> {
         debug_assert!(pfn != ZERO_PFN);
         debug_assert_eq!(self.core.frames.get(pfn).mapcount, 0);
         self.core.frames.lru_del(pfn);
-        self.rmap.page_freed(&mut self.core, pfn);
+        self.rmap.page_freed(&mut self.core.ctx(), pfn);
         self.core.frames.free(pfn);
     }
 
@@ -123,7 +123,7 @@ impl<R: ReverseMap> System<R> {
         } else {
             m.rss_file -= 1;
         }
-        self.rmap.page_remove(&mut self.core, pfn, at);
+        self.rmap.page_remove(&mut self.core.ctx(), pfn, at);
         if anon && left == 0 {
             let f = self.core.frames.get(pfn);
             if !f.has(pf::SWAPCACHE) {
@@ -146,10 +146,11 @@ impl<R: ReverseMap> System<R> {
         let m = self.core.mm_mut(at.mm);
         if anon {
             m.rss_anon += 1;
-            self.rmap.page_add_anon(&mut self.core, pfn, at, new_page);
+            self.rmap
+                .page_add_anon(&mut self.core.ctx(), pfn, at, new_page);
         } else {
             m.rss_file += 1;
-            self.rmap.page_add_file(&mut self.core, pfn, at);
+            self.rmap.page_add_file(&mut self.core.ctx(), pfn, at);
         }
     }
 

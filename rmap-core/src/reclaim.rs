@@ -180,10 +180,10 @@ impl<R: ReverseMap> System<R> {
     }
 
     /// Run the backend's walk for `pfn` into the reused buffer and count it.
-    fn run_walk(&mut self, pfn: Pfn) -> crate::rmap::Walk {
+    fn run_walk(&mut self, pfn: Pfn) -> crate::walk::Walk {
         let mut w = std::mem::take(&mut self.walkbuf);
         w.clear();
-        self.rmap.walk(&mut self.core, pfn, &mut w);
+        self.rmap.walk(&mut self.core.ctx(), pfn, &mut w);
         let s = &mut self.core.walk_stats;
         s.walks += 1;
         s.vmas_visited += w.vmas_visited;
@@ -192,7 +192,7 @@ impl<R: ReverseMap> System<R> {
     }
 
     /// The PTE of a walk candidate if it maps `pfn`, with its VMA.
-    fn resolve(&self, pfn: Pfn, c: &crate::rmap::Cand) -> Option<MapAt> {
+    fn resolve(&self, pfn: Pfn, c: &crate::walk::Cand) -> Option<MapAt> {
         let m = self.core.mms.get(c.mm.0 as usize)?.as_ref()?;
         let p = match c.pte {
             Some(p) => p,

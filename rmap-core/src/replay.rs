@@ -7,10 +7,11 @@ use serde::Serialize;
 
 use crate::error::OpError;
 use crate::ops::{ConfigItem, Op, StatsTarget};
-use crate::rmap::{ReverseMap, WalkStats};
+use crate::rmap::ReverseMap;
 use crate::system::{Config, Counters, System};
 use crate::trace::{Parser, TraceError};
 use crate::vma::vmf;
+use crate::walk::WalkStats;
 
 /// What an op printed.
 #[derive(Clone, PartialEq, Eq, Debug)]

@@ -6,11 +6,21 @@
 //! (the hooks below), and answers the question in [`ReverseMap::walk`].
 //! `page_referenced`, `try_to_unmap` and `page_mapped_count` are built on
 //! `walk` in the core, identically for every backend, so backends differ
-//! only in how they find mappings.
+//! only in how they find mappings. The preset registry ([`Presets`]) is a
+//! trait of its own: it names and builds backends and takes no part in the
+//! model.
 //!
-//! Hook protocol (every hook gets the core after the core's own change,
-//! unless it says "before"):
-//! - `fork_mm` / `mm_release`: an address space is merge_skipped / gone;
+//! What a hook may change: a hook gets a [`Ctx`], which reads the whole
+//! core and writes only the backend's own words (the VMA's `anon` word and
+//! an anonymous frame's `mapping` word); everything else a backend keeps is
+//! its own state. The walk reads only (`&self`, `&Core`); a backend that
+//! tidies up after a reclaim walk (pte-chain's collapse of a one-entry
+//! chain back to direct mode) does so in [`ReverseMap::walk_done`], which
+//! validation's walks never call.
+//!
+//! Hook protocol (every hook runs after the core's own change, unless it
+//! says "before"):
+//! - `fork_mm` / `mm_release`: an address space is being forked / is gone;
 //! - `vma_link`: a new VMA was inserted (mmap, or a fork child with
 //!   `VM_WIPEONFORK`);
 //! - `fork_vma`: a fork child VMA was inserted (instead of `vma_link`);
@@ -27,20 +37,19 @@
 //!   write fault reuses an exclusively mapped anonymous page;
 //! - `guards_removed`: MADV_GUARD_REMOVE ran over part of a VMA.
 //!
-//! Walk protocol: the backend pushes candidate `(mm, vma, addr)` triples
-//! into [`Walk::cands`] and counts what it visited itself
-//! (`vmas_visited`, and `ptes_scanned` for PTEs it examined on its own,
-//! as a scan or a nonlinear VMA needs); the core then reads each
-//! candidate's PTE (one more PTE checked each) and counts hits. A walk must
-//! report every PTE that maps the frame; extra candidates only cost.
+//! Walk protocol: see [`crate::walk`]. The shared walks (a scan of every
+//! page table, the file walk through `i_mmap` and its nonlinear VMAs) are
+//! methods of [`Core`] there, for any backend to call.
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
 
 use crate::addr::Pfn;
 use crate::error::Errno;
 use crate::pgtable::PtePtr;
 use crate::system::Core;
 use crate::vma::{MmId, VmaId};
+use crate::walk::Walk;
 
 /// Kernel object sizes on x86-64 (Linux 6.18 slab sizes).
 pub mod sizes {
@@ -58,43 +67,6 @@ pub struct MapAt {
     pub vma: VmaId,
     pub addr: u64,
     pub pte: PtePtr,
-}
-
-/// One candidate of a walk: the PTE of `addr` in `mm` may map the frame.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct Cand {
-    pub mm: MmId,
-    /// The VMA if the backend knows it; else the core looks it up.
-    pub vma: Option<VmaId>,
-    pub addr: u64,
-    /// The PTE's address if the backend keeps it (PTE chains do); else
-    /// the core walks the page table to it.
-    pub pte: Option<PtePtr>,
-}
-
-/// The output of one walk.
-#[derive(Default, Debug)]
-pub struct Walk {
-    pub cands: Vec<Cand>,
-    pub vmas_visited: u64,
-    pub ptes_scanned: u64,
-}
-
-impl Walk {
-    pub fn clear(&mut self) {
-        self.cands.clear();
-        self.vmas_visited = 0;
-        self.ptes_scanned = 0;
-    }
-}
-
-/// Cumulative cost of all walks.
-#[derive(Clone, Copy, Default, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct WalkStats {
-    pub walks: u64,
-    pub vmas_visited: u64,
-    pub ptes_checked: u64,
-    pub hits: u64,
 }
 
 /// Why a VMA needs anonymous state now.
@@ -129,41 +101,75 @@ impl Objects {
     }
 }
 
-/// A reverse-mapping backend.
+/// What a hook may touch: the whole core to read, and the backend's own
+/// words to write.
+pub struct Ctx<'a> {
+    core: &'a mut Core,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(core: &'a mut Core) -> Self {
+        Ctx { core }
+    }
+    /// Set the VMA's backend word (`vma->anon_vma`, with any flag bits).
+    #[inline]
+    pub fn set_anon(&mut self, vma: VmaId, word: u64) {
+        self.core.vmas[vma].anon = word;
+    }
+    /// Set an anonymous frame's `mapping` word (the backend's, see
+    /// [`crate::frame`]).
+    #[inline]
+    pub fn set_page_mapping(&mut self, pfn: Pfn, word: u64) {
+        self.core.frames.get_mut(pfn).mapping = word;
+    }
+}
+
+impl Deref for Ctx<'_> {
+    type Target = Core;
+    #[inline]
+    fn deref(&self) -> &Core {
+        self.core
+    }
+}
+
+/// The preset registry of a backend type: its presets and how to build one.
+/// Apart from [`ReverseMap`] because the model never asks it.
+pub trait Presets: ReverseMap + Sized {
+    /// Every preset; the first is the default.
+    fn presets() -> &'static [&'static str];
+    /// An instance running `preset`, or `None` if there is no such preset.
+    fn with_preset(preset: &str) -> Option<Self>;
+}
+
+/// A reverse-mapping backend. Required: `name`, `preset`, `anon_prepare`,
+/// `page_add_anon` and `walk`; every other method has the default that
+/// most backends want (do nothing, or Linux's rule).
 pub trait ReverseMap: Send + Sync + 'static {
     /// The backend's name (`scan`, `pte-chain`, ...).
     fn name(&self) -> &'static str;
     /// The preset this instance runs.
     fn preset(&self) -> &'static str;
-    /// Every preset; the first is the default.
-    fn presets() -> &'static [&'static str]
-    where
-        Self: Sized;
-    /// An instance running `preset`, or `None` if there is no such preset.
-    fn with_preset(preset: &str) -> Option<Self>
-    where
-        Self: Sized;
     /// The `i_mmap` shape this preset needs, if it insists on one.
     fn i_mmap_shape(&self) -> Option<crate::file::IMapShape> {
         None
     }
 
     // ----- address spaces -----
-    /// `child` is being merge_skipped from `parent`, before any VMA is copied.
-    fn fork_mm(&mut self, _core: &mut Core, _parent: MmId, _child: MmId) -> Result<(), Errno> {
+    /// `child` is being forked from `parent`, before any VMA is copied.
+    fn fork_mm(&mut self, _ctx: &mut Ctx, _parent: MmId, _child: MmId) -> Result<(), Errno> {
         Ok(())
     }
     /// `mm` is gone (exit, exec, failed fork): its VMAs and pages are
     /// already unmapped.
-    fn mm_release(&mut self, _core: &mut Core, _mm: MmId) {}
+    fn mm_release(&mut self, _ctx: &mut Ctx, _mm: MmId) {}
 
     // ----- VMA lifecycle -----
-    fn vma_link(&mut self, _core: &mut Core, _vma: VmaId) {}
-    fn vma_unlink(&mut self, _core: &mut Core, _vma: VmaId) {}
-    fn vma_split(&mut self, _core: &mut Core, _orig: VmaId, _new: VmaId) -> Result<(), Errno> {
+    fn vma_link(&mut self, _ctx: &mut Ctx, _vma: VmaId) {}
+    fn vma_unlink(&mut self, _ctx: &mut Ctx, _vma: VmaId) {}
+    fn vma_split(&mut self, _ctx: &mut Ctx, _orig: VmaId, _new: VmaId) -> Result<(), Errno> {
         Ok(())
     }
-    fn vma_absorb(&mut self, _core: &mut Core, _dst: VmaId, _src: VmaId) {}
+    fn vma_absorb(&mut self, _ctx: &mut Ctx, _dst: VmaId, _src: VmaId) {}
     /// Whether `tgt` may grow over `src`'s range as far as anonymous state
     /// goes. `src = None` is a new mapping with no anonymous state.
     /// Default: either side has none, or both share the same word.
@@ -184,8 +190,11 @@ pub trait ReverseMap: Send + Sync + 'static {
     fn anon_state(&self, core: &Core, vma: VmaId) -> u64 {
         core.vmas[vma].anon
     }
-    fn anon_prepare(&mut self, core: &mut Core, vma: VmaId, why: AnonNeed) -> Result<(), Errno>;
-    fn fork_vma(&mut self, core: &mut Core, parent: VmaId, child: VmaId) -> Result<(), Errno>;
+    fn anon_prepare(&mut self, ctx: &mut Ctx, vma: VmaId, why: AnonNeed) -> Result<(), Errno>;
+    /// A fork child VMA was inserted; failure aborts the fork.
+    fn fork_vma(&mut self, _ctx: &mut Ctx, _parent: VmaId, _child: VmaId) -> Result<(), Errno> {
+        Ok(())
+    }
     /// Whether fork must copy the parent VMA's page tables (Linux:
     /// `vma_needs_copy`, true when the VMA has an anon_vma). The core also
     /// copies nonlinear and many-prots VMAs, whose PTEs hold state.
@@ -196,31 +205,31 @@ pub trait ReverseMap: Send + Sync + 'static {
     // ----- page mappings -----
     /// A PTE now maps anonymous frame `pfn`; `new_page` when the frame was
     /// just allocated for this mapping.
-    fn page_add_anon(&mut self, core: &mut Core, pfn: Pfn, at: MapAt, new_page: bool);
-    fn page_add_file(&mut self, core: &mut Core, pfn: Pfn, at: MapAt);
+    fn page_add_anon(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt, new_page: bool);
+    fn page_add_file(&mut self, _ctx: &mut Ctx, _pfn: Pfn, _at: MapAt) {}
     /// Fork copied the parent's PTE to the child.
-    fn page_dup(&mut self, core: &mut Core, pfn: Pfn, parent: MapAt, child: MapAt);
-    fn page_remove(&mut self, core: &mut Core, pfn: Pfn, at: MapAt);
-    fn page_freed(&mut self, _core: &mut Core, _pfn: Pfn) {}
+    fn page_dup(&mut self, _ctx: &mut Ctx, _pfn: Pfn, _parent: MapAt, _child: MapAt) {}
+    fn page_remove(&mut self, _ctx: &mut Ctx, _pfn: Pfn, _at: MapAt) {}
+    fn page_freed(&mut self, _ctx: &mut Ctx, _pfn: Pfn) {}
     /// A write fault reuses anonymous page `pfn`, mapped only at `at`
     /// (Linux then moves the page to the VMA's own anon_vma:
     /// `folio_move_anon_rmap`).
-    fn page_reuse(&mut self, _core: &mut Core, _pfn: Pfn, _at: MapAt) {}
+    fn page_reuse(&mut self, _ctx: &mut Ctx, _pfn: Pfn, _at: MapAt) {}
     /// MADV_GUARD_REMOVE ran over `[start, end)` of `vma`.
-    fn guards_removed(&mut self, _core: &mut Core, _vma: VmaId, _start: u64, _end: u64) {}
+    fn guards_removed(&mut self, _ctx: &mut Ctx, _vma: VmaId, _start: u64, _end: u64) {}
 
     // ----- the walk -----
-    fn walk(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk);
-    /// The same walk for validation, which must not change the backend's
-    /// state (a walk that tidies up as it goes, as pte-chain's collapse to
-    /// direct mode does, must not do so when `check` looks).
-    fn walk_for_check(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk) {
-        self.walk(core, pfn, out);
-    }
+    /// Push into `out` every `(mm, vma, addr)` that may map `pfn` (see
+    /// [`crate::walk`]). Reads only.
+    fn walk(&self, core: &Core, pfn: Pfn, out: &mut Walk);
+    /// Reclaim's walk of `pfn` (page_referenced, try_to_unmap) has just
+    /// run: a backend that tidies up as it walks does it here. Validation's
+    /// walks do not call it, so `check` changes nothing.
+    fn walk_done(&mut self, _ctx: &mut Ctx, _pfn: Pfn) {}
 
     // ----- accounting and checks -----
     /// Add the backend's live objects (the core adds VMAs and page tables).
-    fn objects(&self, core: &Core, out: &mut Objects);
+    fn objects(&self, _core: &Core, _out: &mut Objects) {}
     /// Check the backend's own structures against the core.
     fn validate(&self, _core: &Core) -> Result<(), String> {
         Ok(())
@@ -240,6 +249,15 @@ pub struct Scan {
     next_id: u64,
 }
 
+impl Presets for Scan {
+    fn presets() -> &'static [&'static str] {
+        &["default"]
+    }
+    fn with_preset(preset: &str) -> Option<Self> {
+        (preset == "default").then(Scan::default)
+    }
+}
+
 impl ReverseMap for Scan {
     fn name(&self) -> &'static str {
         "scan"
@@ -247,35 +265,23 @@ impl ReverseMap for Scan {
     fn preset(&self) -> &'static str {
         "default"
     }
-    fn presets() -> &'static [&'static str] {
-        &["default"]
-    }
-    fn with_preset(preset: &str) -> Option<Self> {
-        (preset == "default").then(Scan::default)
-    }
-    fn anon_prepare(&mut self, core: &mut Core, vma: VmaId, _why: AnonNeed) -> Result<(), Errno> {
-        if core.vmas[vma].anon == 0 {
+    fn anon_prepare(&mut self, ctx: &mut Ctx, vma: VmaId, _why: AnonNeed) -> Result<(), Errno> {
+        if ctx.vmas[vma].anon == 0 {
             self.next_id += 1;
-            core.vmas[vma].anon = self.next_id;
+            ctx.set_anon(vma, self.next_id);
         }
         Ok(())
     }
-    fn vma_absorb(&mut self, core: &mut Core, dst: VmaId, src: VmaId) {
-        if core.vmas[dst].anon == 0 {
-            core.vmas[dst].anon = core.vmas[src].anon;
+    fn vma_absorb(&mut self, ctx: &mut Ctx, dst: VmaId, src: VmaId) {
+        if ctx.vmas[dst].anon == 0 {
+            let w = ctx.vmas[src].anon;
+            ctx.set_anon(dst, w);
         }
     }
-    fn fork_vma(&mut self, _core: &mut Core, _parent: VmaId, _child: VmaId) -> Result<(), Errno> {
-        Ok(())
-    }
-    fn page_add_anon(&mut self, _: &mut Core, _: Pfn, _: MapAt, _: bool) {}
-    fn page_add_file(&mut self, _: &mut Core, _: Pfn, _: MapAt) {}
-    fn page_dup(&mut self, _: &mut Core, _: Pfn, _: MapAt, _: MapAt) {}
-    fn page_remove(&mut self, _: &mut Core, _: Pfn, _: MapAt) {}
-    fn walk(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk) {
+    fn page_add_anon(&mut self, _: &mut Ctx, _: Pfn, _: MapAt, _: bool) {}
+    fn walk(&self, core: &Core, pfn: Pfn, out: &mut Walk) {
         core.scan_walk(pfn, out);
     }
-    fn objects(&self, _core: &Core, _out: &mut Objects) {}
 }
 
 #[cfg(test)]
@@ -328,34 +334,16 @@ dump 1
         fn preset(&self) -> &'static str {
             "default"
         }
-        fn presets() -> &'static [&'static str] {
-            &["default"]
+        fn anon_prepare(&mut self, ctx: &mut Ctx, vma: VmaId, why: AnonNeed) -> Result<(), Errno> {
+            self.0.anon_prepare(ctx, vma, why)
         }
-        fn with_preset(_: &str) -> Option<Self> {
-            Some(Self::default())
-        }
-        fn anon_prepare(
-            &mut self,
-            core: &mut Core,
-            vma: VmaId,
-            why: AnonNeed,
-        ) -> Result<(), Errno> {
-            self.0.anon_prepare(core, vma, why)
-        }
-        fn fork_vma(&mut self, _: &mut Core, _: VmaId, _: VmaId) -> Result<(), Errno> {
-            Ok(())
-        }
-        fn page_add_anon(&mut self, _: &mut Core, _: Pfn, _: MapAt, _: bool) {}
-        fn page_add_file(&mut self, _: &mut Core, _: Pfn, _: MapAt) {}
-        fn page_dup(&mut self, _: &mut Core, _: Pfn, _: MapAt, _: MapAt) {}
-        fn page_remove(&mut self, _: &mut Core, _: Pfn, _: MapAt) {}
-        fn walk(&mut self, core: &mut Core, pfn: Pfn, out: &mut Walk) {
+        fn page_add_anon(&mut self, _: &mut Ctx, _: Pfn, _: MapAt, _: bool) {}
+        fn walk(&self, core: &Core, pfn: Pfn, out: &mut Walk) {
             core.scan_walk(pfn, out);
             if out.cands.len() > 1 {
                 out.cands.pop();
             }
         }
-        fn objects(&self, _: &Core, _: &mut Objects) {}
     }
 
     #[test]

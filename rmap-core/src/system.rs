@@ -19,17 +19,18 @@ use std::collections::BTreeMap;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::addr::{PAGE_SIZE, Pfn};
+use crate::addr::PAGE_SIZE;
 use crate::error::{Errno, OpError};
 use crate::file::{File, IMapShape};
 use crate::frame::FrameTable;
 use crate::ops::{MergePolicy, Pid};
 use crate::pgtable::{PageTables, PtePtr};
 use crate::pte::Pte;
-use crate::rmap::{Cand, Objects, ReverseMap, Walk, WalkStats, sizes};
+use crate::rmap::{Objects, ReverseMap, sizes};
 use crate::shadow::Shadow;
 use crate::swap::Swap;
 use crate::vma::{FileId, MmId, Vma, VmaArena, VmaId};
+use crate::walk::{Walk, WalkStats};
 
 /// Model settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -197,35 +198,17 @@ impl Core {
         self.pte_ptr(mm, addr).map_or(Pte::NONE, |p| self.pt.get(p))
     }
 
-    /// The `scan` walk: examine every present PTE of every mm.
-    pub fn scan_walk(&self, pfn: Pfn, out: &mut Walk) {
-        for mm in self.mm_ids() {
-            let m = self.mm(mm);
-            for (_, &vid) in m.vmas.iter() {
-                let v = &self.vmas[vid];
-                out.vmas_visited += 1;
-                self.pt.for_each(m.root, v.start, v.end, &mut |_, va, pte| {
-                    if pte.is_present() {
-                        if pte.pfn() == Some(pfn) {
-                            out.cands.push(Cand {
-                                mm,
-                                vma: Some(vid),
-                                addr: va,
-                                pte: None,
-                            });
-                        } else {
-                            out.ptes_scanned += 1;
-                        }
-                    }
-                });
-            }
-        }
-    }
-
     /// Live objects of the core's own kinds.
     pub fn core_objects(&self, out: &mut Objects) {
         out.add("vm_area_struct", self.vmas.live(), sizes::VM_AREA_STRUCT);
         out.add("page_table", self.pt.live(), sizes::PAGE_TABLE);
+    }
+
+    /// The context a backend hook gets: the core to read, the backend's
+    /// own words to write.
+    #[inline]
+    pub fn ctx(&mut self) -> crate::rmap::Ctx<'_> {
+        crate::rmap::Ctx::new(self)
     }
 
     fn new_mm_id(&mut self) -> MmId {
@@ -345,7 +328,7 @@ impl<R: ReverseMap> System<R> {
 
     /// Forget an mm whose VMAs and tables are gone.
     pub(crate) fn release_mm(&mut self, id: MmId) {
-        self.rmap.mm_release(&mut self.core, id);
+        self.rmap.mm_release(&mut self.core.ctx(), id);
         let m = self.core.mms[id.0 as usize].take().expect("live mm");
         debug_assert!(m.vmas.is_empty());
         self.core.free_mm_ids.push(id.0);

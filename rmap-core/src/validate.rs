@@ -350,7 +350,7 @@ impl<R: ReverseMap> System<R> {
             let w = {
                 let mut w = std::mem::take(&mut self.walkbuf);
                 w.clear();
-                self.rmap.walk_for_check(&mut self.core, pfn, &mut w);
+                self.rmap.walk(&self.core, pfn, &mut w);
                 w
             };
             let mut found: BTreeSet<(MmId, u64)> = BTreeSet::new();

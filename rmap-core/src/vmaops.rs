@@ -124,7 +124,7 @@ impl<R: ReverseMap> System<R> {
 
     /// Remove a VMA whose range has been zapped (tells the backend first).
     pub(crate) fn remove_vma(&mut self, id: VmaId) {
-        self.rmap.vma_unlink(&mut self.core, id);
+        self.rmap.vma_unlink(&mut self.core.ctx(), id);
         self.remove_vma_raw(id);
     }
 
@@ -177,7 +177,7 @@ impl<R: ReverseMap> System<R> {
             }
         };
         let nid = self.insert_vma_raw(new);
-        if let Err(e) = self.rmap.vma_split(&mut self.core, id, nid) {
+        if let Err(e) = self.rmap.vma_split(&mut self.core.ctx(), id, nid) {
             self.remove_vma_raw(nid);
             self.set_range(id, v.start, v.end, v.pgoff);
             return Err(e);
@@ -251,7 +251,7 @@ impl<R: ReverseMap> System<R> {
             (Some(p), Some(n)) => {
                 let (pv, nv) = (self.core.vmas[p], self.core.vmas[n]);
                 self.core.vmas[p].flags |= nv.flags & vmf::STICKY;
-                self.rmap.vma_absorb(&mut self.core, p, n);
+                self.rmap.vma_absorb(&mut self.core.ctx(), p, n);
                 self.remove_vma(n);
                 self.set_range(p, pv.start, nv.end, pv.pgoff);
                 Some(p)
@@ -347,8 +347,8 @@ impl<R: ReverseMap> System<R> {
             (Some(p), Some(n)) => {
                 let (pv, nv) = (self.core.vmas[p], self.core.vmas[n]);
                 self.core.vmas[p].flags |= sticky | (nv.flags & vmf::STICKY);
-                self.rmap.vma_absorb(&mut self.core, p, n);
-                self.rmap.vma_absorb(&mut self.core, p, mid);
+                self.rmap.vma_absorb(&mut self.core.ctx(), p, n);
+                self.rmap.vma_absorb(&mut self.core.ctx(), p, mid);
                 self.remove_vma(mid);
                 self.remove_vma(n);
                 self.set_range(p, pv.start, nv.end, pv.pgoff);
@@ -357,7 +357,7 @@ impl<R: ReverseMap> System<R> {
             (Some(p), None) => {
                 let pv = self.core.vmas[p];
                 self.core.vmas[p].flags |= sticky;
-                self.rmap.vma_absorb(&mut self.core, p, mid);
+                self.rmap.vma_absorb(&mut self.core.ctx(), p, mid);
                 if right_side {
                     self.remove_vma(mid);
                 } else {
@@ -369,7 +369,7 @@ impl<R: ReverseMap> System<R> {
             (None, Some(n)) => {
                 let nv = self.core.vmas[n];
                 self.core.vmas[n].flags |= sticky;
-                self.rmap.vma_absorb(&mut self.core, n, mid);
+                self.rmap.vma_absorb(&mut self.core.ctx(), n, mid);
                 if left_side {
                     self.remove_vma(mid);
                 } else {
@@ -568,7 +568,7 @@ impl<R: ReverseMap> System<R> {
                 anon: 0,
                 merge_skipped: false,
             });
-            self.rmap.vma_link(&mut self.core, id);
+            self.rmap.vma_link(&mut self.core.ctx(), id);
         }
         Ok(())
     }
@@ -794,7 +794,8 @@ impl<R: ReverseMap> System<R> {
                     }
                 }
                 self.ptebuf = buf;
-                self.rmap.guards_removed(&mut self.core, vid, start, end);
+                self.rmap
+                    .guards_removed(&mut self.core.ctx(), vid, start, end);
             }
             Advice::PageOut => self.pageout(vid, start, end),
             Advice::DontFork | Advice::DoFork | Advice::WipeOnFork => {
@@ -824,7 +825,7 @@ impl<R: ReverseMap> System<R> {
         self.core.vmas[vid].flags |= vmf::MAYBE_GUARD;
         if v.is_anonymous() {
             self.rmap
-                .anon_prepare(&mut self.core, vid, AnonNeed::Guard)?;
+                .anon_prepare(&mut self.core.ctx(), vid, AnonNeed::Guard)?;
         }
         self.zap_range(vid, start, end, Zap::Unmap);
         // What was mapped there is gone: private data, nonlinear offsets.
