@@ -38,6 +38,14 @@ fn allowed(prot: Prot, acc: Access) -> bool {
     }
 }
 
+/// Record in `taken` the kind of a fault that ran (an error still counts
+/// as a fault taken, named by its VMA).
+#[inline]
+fn note(taken: &mut Option<FaultKind>, k: Result<FaultKind, Errno>, v: &Vma) {
+    let k = k.unwrap_or(FaultKind::of_vma(v));
+    *taken = Some(taken.map_or(k, |t| t.max(k)));
+}
+
 /// The protection in force for a page: its own in a many-prots VMA.
 #[inline]
 pub(crate) fn page_prot(v: &Vma, pte: Pte) -> Prot {
@@ -58,10 +66,63 @@ fn carried(v: &Vma, pte: Pte) -> Option<Prot> {
     }
 }
 
+/// What kind of fault a page access took, as the suite reports fault
+/// latencies. When one access takes several faults (a swap-in, then a
+/// write-protect fault), the first kind in this order names it: swap-in,
+/// copy-on-write, then file or anonymous by the VMA.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum FaultKind {
+    /// A fault in an anonymous VMA: a new zeroed page, the zero page, or
+    /// the reuse of an exclusive page.
+    Anon,
+    /// A fault in a file VMA that mapped the page-cache page itself.
+    File,
+    /// A copy on write (of a private file page, a shared anonymous page or
+    /// the zero page).
+    Cow,
+    /// A swap-in (through the swap cache).
+    SwapIn,
+}
+
+impl FaultKind {
+    /// A fault that neither copied nor swapped in, named by its VMA.
+    #[inline]
+    fn of_vma(v: &Vma) -> FaultKind {
+        if v.file.is_some() {
+            FaultKind::File
+        } else {
+            FaultKind::Anon
+        }
+    }
+}
+
+/// Watches the steps of an op that the benchmark runner times one by one.
+/// Every method has a do-nothing default; `()` is the observer that
+/// watches nothing.
+pub trait Observer {
+    /// One page of a `touch` was accessed (successfully or not); `fault` is
+    /// the fault it took, if any.
+    fn page_accessed(&mut self, _fault: Option<FaultKind>) {}
+}
+
+impl Observer for () {}
+
 impl<R: ReverseMap> System<R> {
     /// `touch`: access every page of `[addr, addr+len)` in order; the first
     /// page that cannot be accessed ends it with its errno.
     pub fn sys_touch(&mut self, mm: MmId, addr: u64, len: u64, acc: Access) -> Result<(), Errno> {
+        self.sys_touch_observed(mm, addr, len, acc, &mut ())
+    }
+
+    /// `touch`, telling `obs` of every page accessed.
+    pub fn sys_touch_observed(
+        &mut self,
+        mm: MmId,
+        addr: u64,
+        len: u64,
+        acc: Access,
+        obs: &mut dyn Observer,
+    ) -> Result<(), Errno> {
         if len == 0 {
             return Ok(());
         }
@@ -69,7 +130,10 @@ impl<R: ReverseMap> System<R> {
         let last = addr.checked_add(len - 1).ok_or(Errno::EFAULT)? & !(PAGE_SIZE - 1);
         let mut a = first;
         loop {
-            self.access_page(mm, a, acc)?;
+            let mut fault = None;
+            let r = self.access(mm, a, acc, &mut fault);
+            obs.page_accessed(fault);
+            r?;
             if a == last {
                 return Ok(());
             }
@@ -77,8 +141,27 @@ impl<R: ReverseMap> System<R> {
         }
     }
 
-    /// Read or write one page, faulting as needed.
-    pub fn access_page(&mut self, mm: MmId, addr: u64, acc: Access) -> Result<(), Errno> {
+    /// Read or write one page, faulting as needed; returns the kind of
+    /// fault taken, if any.
+    pub fn access_page(
+        &mut self,
+        mm: MmId,
+        addr: u64,
+        acc: Access,
+    ) -> Result<Option<FaultKind>, Errno> {
+        let mut fault = None;
+        self.access(mm, addr, acc, &mut fault).map(|()| fault)
+    }
+
+    /// One page access; `fault` learns the kind of fault taken even when
+    /// the access then fails.
+    fn access(
+        &mut self,
+        mm: MmId,
+        addr: u64,
+        acc: Access,
+        fault: &mut Option<FaultKind>,
+    ) -> Result<(), Errno> {
         for _ in 0..4 {
             let vid = self.core.find_vma(mm, addr).ok_or(Errno::EFAULT)?;
             let v = self.core.vmas[vid];
@@ -98,10 +181,14 @@ impl<R: ReverseMap> System<R> {
                     return Ok(());
                 }
                 self.core.counters.faults += 1;
-                self.wp_fault(vid, addr, p, pfn)?;
+                let k = self.wp_fault(vid, addr, p, pfn);
+                note(fault, k, &v);
+                k?;
             } else {
                 self.core.counters.faults += 1;
-                self.fault(vid, addr, pte, acc)?;
+                let k = self.fault(vid, addr, pte, acc);
+                note(fault, k, &v);
+                k?;
             }
         }
         debug_assert!(false, "fault at {addr:#x} did not resolve");
@@ -124,7 +211,7 @@ impl<R: ReverseMap> System<R> {
     }
 
     /// A fault on a non-present entry.
-    fn fault(&mut self, vid: VmaId, addr: u64, pte: Pte, acc: Access) -> Result<(), Errno> {
+    fn fault(&mut self, vid: VmaId, addr: u64, pte: Pte, acc: Access) -> Result<FaultKind, Errno> {
         let v = self.core.vmas[vid];
         match pte.kind() {
             PteKind::Swap { slot } => self.swap_fault(vid, addr, slot, pte),
@@ -134,7 +221,13 @@ impl<R: ReverseMap> System<R> {
         }
     }
 
-    fn anon_fault(&mut self, vid: VmaId, addr: u64, acc: Access, old: Pte) -> Result<(), Errno> {
+    fn anon_fault(
+        &mut self,
+        vid: VmaId,
+        addr: u64,
+        acc: Access,
+        old: Pte,
+    ) -> Result<FaultKind, Errno> {
         let v = self.core.vmas[vid];
         let prot = page_prot(&v, old);
         let saved = carried(&v, old);
@@ -144,7 +237,7 @@ impl<R: ReverseMap> System<R> {
                 p,
                 Pte::present(ZERO_PFN, Prot(prot.0 & !Prot::WRITE), saved),
             );
-            return Ok(());
+            return Ok(FaultKind::Anon);
         }
         self.rmap
             .anon_prepare(&mut self.core.ctx(), vid, AnonNeed::WriteFault)?;
@@ -158,7 +251,7 @@ impl<R: ReverseMap> System<R> {
             pte: p,
         };
         self.map_one(pfn, at, Pte::present(pfn, prot, saved).mkdirty(), true);
-        Ok(())
+        Ok(FaultKind::Anon)
     }
 
     /// The page-cache page of `(file, pgoff)`, read in if absent.
@@ -192,7 +285,7 @@ impl<R: ReverseMap> System<R> {
         pgoff: u64,
         acc: Access,
         old: Pte,
-    ) -> Result<(), Errno> {
+    ) -> Result<FaultKind, Errno> {
         let v = self.core.vmas[vid];
         let file = v.file.expect("file VMA");
         let cow = acc == Access::Write && !v.is_shared();
@@ -225,7 +318,7 @@ impl<R: ReverseMap> System<R> {
             let content = self.core.frames.get(page).content;
             self.init_anon(new, v.pgoff_at(addr), content);
             self.map_one(new, at, Pte::present(new, prot, saved).mkdirty(), true);
-            return Ok(());
+            return Ok(FaultKind::Cow);
         }
         let mut pte = Pte::present(page, Prot(prot.0 & !Prot::WRITE), saved);
         if acc == Access::Write {
@@ -233,11 +326,11 @@ impl<R: ReverseMap> System<R> {
             self.core.frames.get_mut(page).set(pf::DIRTY);
         }
         self.map_one(page, at, pte, false);
-        Ok(())
+        Ok(FaultKind::File)
     }
 
     /// Write to a present, write-protected page whose protection allows it.
-    fn wp_fault(&mut self, vid: VmaId, addr: u64, p: PtePtr, pfn: Pfn) -> Result<(), Errno> {
+    fn wp_fault(&mut self, vid: VmaId, addr: u64, p: PtePtr, pfn: Pfn) -> Result<FaultKind, Errno> {
         let v = self.core.vmas[vid];
         let pte = self.core.pt.get(p);
         if pfn != ZERO_PFN {
@@ -265,7 +358,7 @@ impl<R: ReverseMap> System<R> {
                     };
                     self.rmap.page_reuse(&mut self.core.ctx(), pfn, at);
                 }
-                return Ok(());
+                return Ok(FaultKind::of_vma(&v));
             }
         }
         // Copy on write.
@@ -304,12 +397,18 @@ impl<R: ReverseMap> System<R> {
             self.unmap_one(pfn, at, pte.dirty());
         }
         self.map_one(new, at, Pte::present(new, prot, saved).mkdirty(), true);
-        Ok(())
+        Ok(FaultKind::Cow)
     }
 
     /// Swap in through the swap cache. The page is mapped read-only; a
     /// write then takes the write-protect path (reusing it if exclusive).
-    fn swap_fault(&mut self, vid: VmaId, addr: u64, slot: u32, old: Pte) -> Result<(), Errno> {
+    fn swap_fault(
+        &mut self,
+        vid: VmaId,
+        addr: u64,
+        slot: u32,
+        old: Pte,
+    ) -> Result<FaultKind, Errno> {
         let v = self.core.vmas[vid];
         let (page, fresh) = match self.core.swap.cached(slot) {
             Some(p) => (p, false),
@@ -342,6 +441,11 @@ impl<R: ReverseMap> System<R> {
         );
         self.core.mm_mut(v.mm).swap_ents -= 1;
         self.swap_put(slot);
-        Ok(())
+        // a swap-cache hit reads nothing from the device
+        Ok(if fresh {
+            FaultKind::SwapIn
+        } else {
+            FaultKind::of_vma(&v)
+        })
     }
 }

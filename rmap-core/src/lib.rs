@@ -43,7 +43,7 @@ pub mod addr;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 pub mod error;
-mod fault;
+pub mod fault;
 pub mod file;
 mod fork;
 pub mod frame;
@@ -68,6 +68,7 @@ pub mod walk;
 
 pub use addr::{PAGE_SIZE, Pfn, PgOff, Vaddr, Vpn};
 pub use error::{Errno, OpError};
+pub use fault::{FaultKind, Observer};
 pub use file::IMapShape;
 pub use mem::SWAP_CLUSTER_MAX;
 pub use ops::{Access, Advice, MapFlags, MergePolicy, Op, Pid, Prot};

@@ -235,12 +235,11 @@ pub enum Op {
     Check,
 }
 
-impl Op {
-    /// The one process this op acts on, to read or renumber: every op that
-    /// names a single process (`exit` and `stats PID` included). `None` for
-    /// `fork`, which names two, and for ops that name none.
-    pub fn pid_mut(&mut self) -> Option<&mut Pid> {
-        match self {
+/// The ops that name a single process, and that process: written once for
+/// [`Op::pid`] and [`Op::pid_mut`].
+macro_rules! one_pid {
+    ($op:expr) => {
+        match $op {
             Op::Mmap { pid, .. }
             | Op::Munmap { pid, .. }
             | Op::Mprotect { pid, .. }
@@ -253,6 +252,20 @@ impl Op {
             | Op::Stats(StatsTarget::Pid(pid)) => Some(pid),
             _ => None,
         }
+    };
+}
+
+impl Op {
+    /// The one process this op acts on, to read or renumber: every op that
+    /// names a single process (`exit` and `stats PID` included). `None` for
+    /// `fork`, which names two, and for ops that name none.
+    pub fn pid_mut(&mut self) -> Option<&mut Pid> {
+        one_pid!(self)
+    }
+
+    /// The one process this op acts on (see [`Op::pid_mut`]).
+    pub fn pid(&self) -> Option<Pid> {
+        one_pid!(self).copied()
     }
 
     /// The operation's keyword as written in a trace (used in `err` lines).

@@ -1,12 +1,13 @@
-//! Running ops: `System::apply` (one op) and [`replay`] (a whole trace,
-//! printing exactly what `docs/trace-format.md` specifies).
+//! Running traces: [`replay`] (a whole trace on the model, printing
+//! exactly what `docs/trace-format.md` specifies) and what ops print
+//! (`dump`, `stats`). One op runs through `System::apply` (in `system`).
 
 use std::io::Write;
 
 use serde::Serialize;
 
 use crate::error::OpError;
-use crate::ops::{ConfigItem, Op, StatsTarget};
+use crate::ops::{ConfigItem, Op};
 use crate::rmap::ReverseMap;
 use crate::system::{Config, Counters, System};
 use crate::trace::{Parser, TraceError};
@@ -61,115 +62,6 @@ pub fn apply_config(cfg: &mut Config, items: &[ConfigItem]) {
 }
 
 impl<R: ReverseMap> System<R> {
-    /// Run one op. `Err(OpError::Errno)` is a failed syscall (the program
-    /// sees the errno and goes on); other errors mean the op could not be
-    /// run at all (a trace error).
-    pub fn apply(&mut self, op: &Op) -> Result<Output, OpError> {
-        let out =
-            match op {
-                Op::Config(_) => return Err(OpError::LateConfig),
-                Op::File { name, size } => {
-                    self.declare_file(name, *size)?;
-                    Output::Nothing
-                }
-                Op::Mmap {
-                    pid,
-                    addr,
-                    len,
-                    prot,
-                    flags,
-                    file,
-                    off,
-                } => {
-                    let mm = self.mm_of(*pid)?;
-                    let f =
-                        match file {
-                            Some(n) => Some(*self.file_names.get(n).ok_or_else(|| {
-                                OpError::File(format!("file {n} is not declared"))
-                            })?),
-                            None => None,
-                        };
-                    self.sys_mmap(mm, *addr, *len, *prot, *flags, f, *off)?;
-                    Output::Nothing
-                }
-                Op::Munmap { pid, addr, len } => {
-                    let mm = self.mm_of(*pid)?;
-                    self.sys_munmap(mm, *addr, *len)?;
-                    Output::Nothing
-                }
-                Op::Mprotect {
-                    pid,
-                    addr,
-                    len,
-                    prot,
-                } => {
-                    let mm = self.mm_of(*pid)?;
-                    self.sys_mprotect(mm, *addr, *len, *prot)?;
-                    Output::Nothing
-                }
-                Op::Touch {
-                    pid,
-                    addr,
-                    len,
-                    access,
-                } => {
-                    let mm = self.mm_of(*pid)?;
-                    self.sys_touch(mm, *addr, *len, *access)?;
-                    Output::Nothing
-                }
-                Op::Madvise {
-                    pid,
-                    addr,
-                    len,
-                    advice,
-                } => {
-                    let mm = self.mm_of(*pid)?;
-                    self.sys_madvise(mm, *addr, *len, *advice)?;
-                    Output::Nothing
-                }
-                Op::Remap {
-                    pid,
-                    addr,
-                    len,
-                    pgoff,
-                    prot,
-                } => {
-                    let mm = self.mm_of(*pid)?;
-                    self.sys_remap(mm, *addr, *len, *pgoff, *prot)?;
-                    Output::Nothing
-                }
-                Op::Fork { parent, child } => {
-                    self.sys_fork(*parent, *child)?;
-                    Output::Nothing
-                }
-                Op::Exec { pid } => {
-                    self.sys_exec(*pid)?;
-                    Output::Nothing
-                }
-                Op::Exit { pid } => {
-                    self.sys_exit(*pid)?;
-                    Output::Nothing
-                }
-                Op::Reclaim { pages } => {
-                    self.reclaim(*pages);
-                    Output::Nothing
-                }
-                Op::Dump { pid } => Output::Text(self.dump(*pid)?),
-                Op::Stats(StatsTarget::All) => {
-                    Output::Text(serde_json::to_string(&self.stats_all()).expect("stats serialise"))
-                }
-                Op::Stats(StatsTarget::Pid(pid)) => Output::Text(
-                    serde_json::to_string(&self.stats_pid(*pid)?).expect("stats serialise"),
-                ),
-                Op::Check => match self.validate().and_then(|_| self.check_integrity()) {
-                    Ok(()) => Output::Nothing,
-                    Err(e) => Output::CheckFailed(e),
-                },
-            };
-        self.note_peak();
-        Ok(out)
-    }
-
     /// `/proc/PID/maps`-style lines for `pid`, headed by `dump PID`.
     pub fn dump(&self, pid: u32) -> Result<String, OpError> {
         let mm = self.mm_of(pid)?;

@@ -1,5 +1,7 @@
 //! The system: all state of the model (`Core`) plus one reverse-map
-//! backend, and `System::apply`, the one entry point that runs an `Op`.
+//! backend, and [`System::apply`], the one entry point that runs an `Op`
+//! ([`System::apply_observed`] also tells an [`Observer`] of each page a
+//! `touch` accesses, for the benchmark runner's fault latencies).
 //!
 //! `Core` holds what every backend shares: frames, page tables, VMAs, mms,
 //! files, swap, counters. `System<R>` pairs it with the backend `R` so that
@@ -21,11 +23,14 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::addr::PAGE_SIZE;
 use crate::error::{Errno, OpError};
+use crate::fault::Observer;
 use crate::file::{File, IMapShape};
 use crate::frame::FrameTable;
 use crate::ops::{MergePolicy, Pid};
+use crate::ops::{Op, StatsTarget};
 use crate::pgtable::{PageTables, PtePtr};
 use crate::pte::Pte;
+use crate::replay::Output;
 use crate::rmap::{Objects, ReverseMap, sizes};
 use crate::shadow::Shadow;
 use crate::swap::Swap;
@@ -377,5 +382,110 @@ impl<R: ReverseMap> System<R> {
     /// A VMA by id (convenience for tests and backends).
     pub fn vma(&self, id: VmaId) -> &Vma {
         &self.core.vmas[id]
+    }
+}
+
+impl<R: ReverseMap> System<R> {
+    /// Run one op. `Err(OpError::Errno)` is a failed syscall (the program
+    /// sees the errno and goes on); other errors mean the op could not be
+    /// run at all (a trace error: unknown process or file, late `config`).
+    pub fn apply(&mut self, op: &Op) -> Result<Output, OpError> {
+        self.apply_observed(op, &mut ())
+    }
+
+    /// [`System::apply`], telling `obs` of the steps it watches.
+    pub fn apply_observed(&mut self, op: &Op, obs: &mut dyn Observer) -> Result<Output, OpError> {
+        let out = match op {
+            Op::Config(_) => return Err(OpError::LateConfig),
+            Op::File { name, size } => {
+                self.declare_file(name, *size)?;
+                Output::Nothing
+            }
+            Op::Fork { parent, child } => {
+                self.sys_fork(*parent, *child)?;
+                Output::Nothing
+            }
+            Op::Exec { pid } => {
+                self.sys_exec(*pid)?;
+                Output::Nothing
+            }
+            Op::Exit { pid } => {
+                self.sys_exit(*pid)?;
+                Output::Nothing
+            }
+            Op::Reclaim { pages } => {
+                self.reclaim(*pages);
+                Output::Nothing
+            }
+            Op::Dump { pid } => Output::Text(self.dump(*pid)?),
+            Op::Stats(StatsTarget::All) => {
+                Output::Text(serde_json::to_string(&self.stats_all()).expect("stats serialise"))
+            }
+            Op::Stats(StatsTarget::Pid(pid)) => Output::Text(
+                serde_json::to_string(&self.stats_pid(*pid)?).expect("stats serialise"),
+            ),
+            Op::Check => match self.validate().and_then(|_| self.check_integrity()) {
+                Ok(()) => Output::Nothing,
+                Err(e) => Output::CheckFailed(e),
+            },
+            Op::Mmap { .. }
+            | Op::Munmap { .. }
+            | Op::Mprotect { .. }
+            | Op::Touch { .. }
+            | Op::Madvise { .. }
+            | Op::Remap { .. } => {
+                self.apply_mm_op(op, obs)?;
+                Output::Nothing
+            }
+        };
+        self.note_peak();
+        Ok(out)
+    }
+
+    /// The syscalls on one address space (mmap, munmap, mprotect, touch,
+    /// madvise, remap): `apply` sends exactly these here.
+    fn apply_mm_op(&mut self, op: &Op, obs: &mut dyn Observer) -> Result<(), OpError> {
+        let mm = self.mm_of(op.pid().expect("an op on one address space"))?;
+        match *op {
+            Op::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
+                ref file,
+                off,
+                ..
+            } => {
+                let file = match file {
+                    Some(n) => Some(
+                        *self
+                            .file_names
+                            .get(n)
+                            .ok_or_else(|| OpError::File(format!("file {n} is not declared")))?,
+                    ),
+                    None => None,
+                };
+                self.sys_mmap(mm, addr, len, prot, flags, file, off)?
+            }
+            Op::Munmap { addr, len, .. } => self.sys_munmap(mm, addr, len)?,
+            Op::Mprotect {
+                addr, len, prot, ..
+            } => self.sys_mprotect(mm, addr, len, prot)?,
+            Op::Touch {
+                addr, len, access, ..
+            } => self.sys_touch_observed(mm, addr, len, access, obs)?,
+            Op::Madvise {
+                addr, len, advice, ..
+            } => self.sys_madvise(mm, addr, len, advice)?,
+            Op::Remap {
+                addr,
+                len,
+                pgoff,
+                prot,
+                ..
+            } => self.sys_remap(mm, addr, len, pgoff, prot)?,
+            _ => unreachable!("not an address-space op: {op:?}"),
+        }
+        Ok(())
     }
 }
