@@ -57,7 +57,7 @@ use criterion::{
 };
 use rmap_bench::backends::{WithBackend, all_specs, with_backend};
 use rmap_core::ops::{Access, MapFlags, Prot};
-use rmap_core::{Config, MmId, PAGE_SIZE, Pfn, Presets, ReverseMap, System};
+use rmap_core::{Config, MmId, MmapReq, PAGE_SIZE, Pfn, Presets, ReverseMap, System};
 
 // The same allocator as the `rmap-bench` binary, so that the numbers are
 // comparable with the suite's.
@@ -141,8 +141,11 @@ fn mm<R: ReverseMap>(sys: &System<R>, pid: u32) -> MmId {
 fn map_anon<R: ReverseMap>(sys: &mut System<R>, pages: u64, write: bool) -> MmId {
     let m = mm(sys, 1);
     let len = pages * PAGE_SIZE;
-    sys.sys_mmap(m, ANON_AT, len, Prot::RW, MapFlags::default(), None, 0)
-        .expect("anonymous mmap");
+    sys.sys_mmap(
+        m,
+        MmapReq::anon(ANON_AT, len, Prot::RW, MapFlags::default()),
+    )
+    .expect("anonymous mmap");
     if write {
         sys.sys_touch(m, ANON_AT, len, Access::Write)
             .expect("anonymous touch");
@@ -166,8 +169,11 @@ fn map_file<R: ReverseMap>(sys: &mut System<R>, pages: u64, shared: bool, writte
     } else {
         (Prot::R, MapFlags::default())
     };
-    sys.sys_mmap(m, FILE_AT, len, prot, flags, Some(file), 0)
-        .expect("file mmap");
+    let req = MmapReq {
+        file: Some(file),
+        ..MmapReq::anon(FILE_AT, len, prot, flags)
+    };
+    sys.sys_mmap(m, req).expect("file mmap");
     let wlen = written * PAGE_SIZE;
     sys.sys_touch(m, FILE_AT, wlen, Access::Write)
         .expect("file write");

@@ -1,9 +1,11 @@
 //! Address and page newtypes.
 //!
 //! The model uses 48-bit user virtual addresses and 4 KiB pages, as x86-64
-//! Linux does with 4-level page tables. Every quantity that could be confused
-//! with another (a byte address, a virtual page number, a frame number, a file
-//! page offset) has its own type.
+//! Linux does with 4-level page tables. Virtual addresses are plain `u64`
+//! bytes everywhere; the two quantities that are easy to confuse with one
+//! at the boundaries where they meet have their own types: a frame number
+//! ([`Pfn`], an index into the frame table) and a file page offset
+//! ([`PgOff`], what `i_mmap`, `Vma::addr_of` and remap_file_pages take).
 
 use std::fmt;
 
@@ -15,14 +17,6 @@ pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
 /// 4-level paging: 2^47 minus one guard page).
 pub const TASK_SIZE: u64 = (1 << 47) - PAGE_SIZE;
 
-/// A user virtual address in bytes.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Vaddr(pub u64);
-
-/// A virtual page number (`Vaddr >> PAGE_SHIFT`).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Vpn(pub u64);
-
 /// A physical frame number: an index into the simulated frame table.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Pfn(pub u32);
@@ -30,27 +24,6 @@ pub struct Pfn(pub u32);
 /// A page offset inside a file (Linux's `pgoff_t`).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct PgOff(pub u64);
-
-impl Vaddr {
-    /// The page that holds this address.
-    #[inline]
-    pub fn vpn(self) -> Vpn {
-        Vpn(self.0 >> PAGE_SHIFT)
-    }
-    /// Whether the address is page aligned.
-    #[inline]
-    pub fn is_aligned(self) -> bool {
-        self.0 & (PAGE_SIZE - 1) == 0
-    }
-}
-
-impl Vpn {
-    /// The first byte of this page.
-    #[inline]
-    pub fn addr(self) -> Vaddr {
-        Vaddr(self.0 << PAGE_SHIFT)
-    }
-}
 
 impl Pfn {
     /// The frame number as an index into the frame table.
@@ -69,7 +42,7 @@ macro_rules! hex_debug {
         }
     )*};
 }
-hex_debug!(Vaddr, Vpn, Pfn, PgOff);
+hex_debug!(Pfn, PgOff);
 
 /// Round a byte length up to whole pages (Linux's `PAGE_ALIGN`), or `None`
 /// on overflow.

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::addr::Pfn;
+use crate::addr::{Pfn, PgOff};
 use crate::itree::IntervalTree;
 use crate::vma::{FileId, VmaId};
 
@@ -45,14 +45,15 @@ impl IMap {
             IMapShape::IntervalTree => IMap::Tree(IntervalTree::new()),
         }
     }
-    pub fn insert(&mut self, vma: VmaId, first: u64, last: u64) {
+    /// Add `vma`, which maps file pages `first..=last`.
+    pub fn insert(&mut self, vma: VmaId, first: PgOff, last: PgOff) {
         match self {
             IMap::List(v) => v.push(vma),
-            IMap::Tree(t) => t.insert(first, last, vma.0),
+            IMap::Tree(t) => t.insert(first.0, last.0, vma.0),
         }
     }
     /// Remove; `first` is the VMA's page offset when it was inserted.
-    pub fn remove(&mut self, vma: VmaId, first: u64) -> bool {
+    pub fn remove(&mut self, vma: VmaId, first: PgOff) -> bool {
         match self {
             IMap::List(v) => match v.iter().position(|&x| x == vma) {
                 Some(p) => {
@@ -61,7 +62,7 @@ impl IMap {
                 }
                 None => false,
             },
-            IMap::Tree(t) => t.remove(first, vma.0),
+            IMap::Tree(t) => t.remove(first.0, vma.0),
         }
     }
     pub fn len(&self) -> usize {
@@ -75,10 +76,10 @@ impl IMap {
     }
     /// The VMAs a walk for page `pgoff` must visit: every VMA for a list,
     /// the covering ones for a tree.
-    pub fn candidates(&self, pgoff: u64, f: &mut dyn FnMut(VmaId)) {
+    pub fn candidates(&self, pgoff: PgOff, f: &mut dyn FnMut(VmaId)) {
         match self {
             IMap::List(v) => v.iter().for_each(|&x| f(x)),
-            IMap::Tree(t) => t.query(pgoff, &mut |id| f(VmaId(id))),
+            IMap::Tree(t) => t.query(pgoff.0, &mut |id| f(VmaId(id))),
         }
     }
     /// Every member, in a deterministic order.

@@ -5,7 +5,8 @@
 //! backends and compared on identical work.
 //!
 //! What it models (one module each):
-//! - [`addr`]: 48-bit virtual addresses, 4 KiB pages, newtypes;
+//! - [`addr`]: 48-bit virtual addresses, 4 KiB pages, the `Pfn` and
+//!   `PgOff` newtypes;
 //! - [`frame`]: simulated RAM, 48 bytes per frame, LRU lists;
 //! - [`pte`]: the `u64` PTE encoding (present, swap with saved protection,
 //!   nonlinear file offset, guard marker, protection marker);
@@ -14,9 +15,14 @@
 //! - [`file`], [`itree`]: files, page cache, `i_mmap` as list or interval
 //!   tree, `i_mmap_nonlinear`, shared anonymous memory as shmem objects;
 //! - [`swap`]: swap device and swap cache;
-//! - `vmaops`, `fault`, `fork`, `reclaim`, `mem`: the operations, after
-//!   Linux 6.18 `mm/` (rules and their live-kernel checks in
-//!   `docs/linux-semantics.md`);
+//! - [`system`]: `Core` (all shared state), `System` (the core plus one
+//!   backend) and [`System::apply`], the one entry point that runs an op;
+//! - `vmaops` (VMA link, split and merge, unmap, and the mmap, mprotect,
+//!   madvise and remap_file_pages syscalls), [`fault`] (faults and
+//!   `touch`, with the [`FaultKind`] each access took), `fork` (fork, exec,
+//!   exit), `reclaim`, `mem` (frames, page tables, the swap cache): the
+//!   operations, after Linux 6.18 `mm/` (rules and their live-kernel
+//!   checks in `docs/linux-semantics.md`);
 //! - [`rmap`]: the [`ReverseMap`] trait, the hook context [`Ctx`], the
 //!   preset registry trait [`Presets`] and the [`Scan`] baseline;
 //! - [`walk`]: what a reverse-map walk reports, and the walks the core
@@ -66,7 +72,7 @@ pub mod vma;
 mod vmaops;
 pub mod walk;
 
-pub use addr::{PAGE_SIZE, Pfn, PgOff, Vaddr, Vpn};
+pub use addr::{PAGE_SIZE, Pfn, PgOff};
 pub use error::{Errno, OpError};
 pub use fault::{FaultKind, Observer};
 pub use file::IMapShape;
@@ -75,4 +81,5 @@ pub use ops::{Access, Advice, MapFlags, MergePolicy, Op, Pid, Prot};
 pub use rmap::{AnonNeed, Ctx, MapAt, Objects, Presets, ReverseMap, Scan};
 pub use system::{Config, Core, System};
 pub use vma::{FileId, MmId, Vma, VmaId};
+pub use vmaops::MmapReq;
 pub use walk::{Cand, Walk, WalkStats};

@@ -117,14 +117,10 @@ fn materialize(op: &Op, live: &[u32]) -> Option<Op> {
     Some(op)
 }
 
-fn run<R: ReverseMap>(
-    rmap: R,
-    ops: &[Op],
-    cfg: Config,
-    seen: &mut Seen,
-) -> Result<(), TestCaseError> {
-    let mut sys = System::new(cfg, rmap).map_err(TestCaseError::fail)?;
-    let prelude = [
+/// The start of every case: two files, 12 anonymous pages and 6 pages of a
+/// shared file mapping, all written.
+fn prelude() -> [Op; 5] {
+    [
         Op::File {
             name: "f0".into(),
             size: 6 * 4096,
@@ -160,8 +156,17 @@ fn run<R: ReverseMap>(
             len: 18 * 4096,
             access: Access::Write,
         },
-    ];
-    for op in &prelude {
+    ]
+}
+
+fn run<R: ReverseMap>(
+    rmap: R,
+    ops: &[Op],
+    cfg: Config,
+    seen: &mut Seen,
+) -> Result<(), TestCaseError> {
+    let mut sys = System::new(cfg, rmap).map_err(TestCaseError::fail)?;
+    for op in &prelude() {
         sys.apply(op)
             .map_err(|e| TestCaseError::fail(format!("prelude {op:?}: {e}")))?;
     }

@@ -183,7 +183,8 @@ impl<R: ReverseMap> System<R> {
     fn run_walk(&mut self, pfn: Pfn) -> crate::walk::Walk {
         let mut w = std::mem::take(&mut self.walkbuf);
         w.clear();
-        self.rmap.walk(&mut self.core.ctx(), pfn, &mut w);
+        self.rmap.walk(&self.core, pfn, &mut w);
+        self.rmap.walk_done(&mut self.core.ctx(), pfn);
         let s = &mut self.core.walk_stats;
         s.walks += 1;
         s.vmas_visited += w.vmas_visited;

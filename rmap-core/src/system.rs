@@ -465,7 +465,15 @@ impl<R: ReverseMap> System<R> {
                     ),
                     None => None,
                 };
-                self.sys_mmap(mm, addr, len, prot, flags, file, off)?
+                let req = crate::MmapReq {
+                    addr,
+                    len,
+                    prot,
+                    flags,
+                    file,
+                    off,
+                };
+                self.sys_mmap(mm, req)?
             }
             Op::Munmap { addr, len, .. } => self.sys_munmap(mm, addr, len)?,
             Op::Mprotect {
@@ -483,7 +491,7 @@ impl<R: ReverseMap> System<R> {
                 pgoff,
                 prot,
                 ..
-            } => self.sys_remap(mm, addr, len, pgoff, prot)?,
+            } => self.sys_remap(mm, addr, len, crate::PgOff(pgoff), prot)?,
             _ => unreachable!("not an address-space op: {op:?}"),
         }
         Ok(())

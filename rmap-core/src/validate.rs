@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::addr::{PAGE_SIZE, Pfn, TASK_SIZE};
+use crate::addr::{PAGE_SIZE, Pfn, PgOff, TASK_SIZE};
 use crate::file::initial_content;
 use crate::frame::{LruList, NIL, ZERO_PFN, flags as pf};
 use crate::ops::MergePolicy;
-use crate::pte::PteKind;
+use crate::pte::{Pte, PteKind};
 use crate::rmap::ReverseMap;
 use crate::system::System;
 use crate::vma::{FileId, MmId, Vma, VmaId, vmf};
@@ -20,6 +20,20 @@ macro_rules! ensure {
             return Err(format!($($arg)*));
         }
     };
+}
+
+/// What a scan of every page table found: the oracle's view, which the
+/// checks of frames, swap and walks compare against.
+#[derive(Default)]
+struct Oracle {
+    /// Every present PTE of a frame: (mm, address).
+    maps: BTreeMap<Pfn, Vec<(MmId, u64)>>,
+    /// Swap PTEs per slot.
+    swap_refs: BTreeMap<u32, u32>,
+    /// Page tables reachable from every mm.
+    tables: u64,
+    /// VMAs listed by every mm.
+    vmas: u64,
 }
 
 impl<R: ReverseMap> System<R> {
@@ -36,116 +50,12 @@ impl<R: ReverseMap> System<R> {
     /// the PTEs a scan of all page tables finds; the backend's own check.
     pub fn validate(&mut self) -> Result<(), String> {
         let lru_counts = self.core.frames.check_lists()?;
-        // ---- PTE scan: the oracle ----
-        let mut maps: BTreeMap<Pfn, Vec<(MmId, u64)>> = BTreeMap::new();
-        let mut swap_refs: BTreeMap<u32, u32> = BTreeMap::new();
-        let mut tables = 0;
+        let mut o = Oracle::default();
         let mm_ids: Vec<MmId> = self.core.mm_ids().collect();
-        let mut vma_total = 0;
         for &mm in &mm_ids {
-            let m = self.core.mm(mm);
-            tables += self
-                .core
-                .pt
-                .check(m.root)
-                .map_err(|e| format!("mm {mm:?}: {e}"))?;
-            ensure!(
-                self.pids.get(&m.pid) == Some(&mm),
-                "mm {mm:?} has pid {} not mapped back",
-                m.pid
-            );
-            let mut prev_end = 0;
-            let mut prev: Option<VmaId> = None;
-            let mut rss = (0u64, 0u64, 0u64);
-            for (&start, &id) in &m.vmas {
-                vma_total += 1;
-                ensure!(
-                    self.core.vmas.is_live(id),
-                    "mm {mm:?} lists dead VMA {id:?}"
-                );
-                let v = self.core.vmas[id];
-                ensure!(
-                    v.mm == mm && v.start == start,
-                    "VMA {id:?} tree key or mm wrong"
-                );
-                ensure!(
-                    v.start < v.end
-                        && v.start % PAGE_SIZE == 0
-                        && v.end % PAGE_SIZE == 0
-                        && v.end <= TASK_SIZE,
-                    "VMA {id:?} bad range {:#x}-{:#x}",
-                    v.start,
-                    v.end
-                );
-                ensure!(v.start >= prev_end, "VMAs overlap at {:#x}", v.start);
-                if let Some(p) = prev
-                    && self.core.cfg.merge == MergePolicy::Both
-                {
-                    let pv = self.core.vmas[p];
-                    // fork copies layouts without merging (see `Vma::merge_skipped`)
-                    let mergeable = !(pv.merge_skipped && v.merge_skipped)
-                        && pv.end == v.start
-                        && flags_mergeable(pv.flags, v.flags)
-                        && pv.file == v.file
-                        && pv.pgoff + pv.pages() == v.pgoff
-                        && self.rmap.can_merge_anon(&self.core, p, Some(id))
-                        && self.rmap.can_merge_anon(&self.core, id, Some(p));
-                    ensure!(
-                        !mergeable,
-                        "VMAs {:#x}-{:#x} and {:#x}-{:#x} should have been merged",
-                        pv.start,
-                        pv.end,
-                        v.start,
-                        v.end
-                    );
-                }
-                prev_end = v.end;
-                prev = Some(id);
-                let (a, f, sw) = self.scan_vma_ptes(mm, id, &v, &mut maps, &mut swap_refs)?;
-                rss.0 += a;
-                rss.1 += f;
-                rss.2 += sw;
-            }
-            ensure!(
-                (m.rss_anon, m.rss_file, m.swap_ents) == rss,
-                "mm {mm:?}: counters anon/file/swap {}/{}/{} but PTEs say {rss:?}",
-                m.rss_anon,
-                m.rss_file,
-                m.swap_ents
-            );
-            // no PTE outside a VMA
-            let mut stray = None;
-            self.core
-                .pt
-                .for_each(m.root, 0, TASK_SIZE, &mut |_, va, _| {
-                    if stray.is_none() && self.core.find_vma(mm, va).is_none() {
-                        stray = Some(va);
-                    }
-                });
-            ensure!(
-                stray.is_none(),
-                "mm {mm:?}: PTE at {:#x} outside every VMA",
-                stray.unwrap_or(0)
-            );
-            // free_pgtables leaves no table where no VMA is
-            let mut orphan = None;
-            self.core.pt.for_each_pte_table(m.root, &mut |base, _| {
-                let end = base + crate::pgtable::PTE_TABLE_SPAN;
-                let covered = m
-                    .vmas
-                    .range(..end)
-                    .next_back()
-                    .is_some_and(|(_, &id)| self.core.vmas[id].end > base);
-                if !covered && orphan.is_none() {
-                    orphan = Some(base);
-                }
-            });
-            ensure!(
-                orphan.is_none(),
-                "mm {mm:?}: page table at {:#x} outside every VMA",
-                orphan.unwrap_or(0)
-            );
+            self.check_mm(mm, &mut o)?;
         }
+        let (vma_total, tables) = (o.vmas, o.tables);
         ensure!(
             vma_total == self.core.vmas.live(),
             "{} live VMAs but {vma_total} in mms",
@@ -156,7 +66,142 @@ impl<R: ReverseMap> System<R> {
             "{} live tables but {tables} reachable",
             self.core.pt.live()
         );
-        // ---- frames ----
+        self.check_frames(&o, &lru_counts)?;
+        self.check_swap(&o)?;
+        self.check_files(&mm_ids)?;
+        self.check_walks(&o)?;
+        self.rmap.validate(&self.core)
+    }
+
+    /// One mm: its page tables, its VMAs (sorted, aligned, merged), its
+    /// PTEs (gathered into the oracle), its RSS counters, and no PTE or
+    /// page table outside every VMA.
+    fn check_mm(&self, mm: MmId, o: &mut Oracle) -> Result<(), String> {
+        let m = self.core.mm(mm);
+        o.tables += self
+            .core
+            .pt
+            .check(m.root)
+            .map_err(|e| format!("mm {mm:?}: {e}"))?;
+        ensure!(
+            self.pids.get(&m.pid) == Some(&mm),
+            "mm {mm:?} has pid {} not mapped back",
+            m.pid
+        );
+        let mut prev_end = 0;
+        let mut prev: Option<VmaId> = None;
+        let mut rss = (0u64, 0u64, 0u64);
+        for (&start, &id) in &m.vmas {
+            o.vmas += 1;
+            ensure!(
+                self.core.vmas.is_live(id),
+                "mm {mm:?} lists dead VMA {id:?}"
+            );
+            let v = self.core.vmas[id];
+            ensure!(
+                v.mm == mm && v.start == start,
+                "VMA {id:?} tree key or mm wrong"
+            );
+            ensure!(
+                v.start < v.end
+                    && v.start % PAGE_SIZE == 0
+                    && v.end % PAGE_SIZE == 0
+                    && v.end <= TASK_SIZE,
+                "VMA {id:?} bad range {:#x}-{:#x}",
+                v.start,
+                v.end
+            );
+            ensure!(v.start >= prev_end, "VMAs overlap at {:#x}", v.start);
+            if let Some(p) = prev {
+                self.check_not_mergeable(p, id)?;
+            }
+            prev_end = v.end;
+            prev = Some(id);
+            let (a, f, sw) = self.scan_vma_ptes(mm, id, &v, &mut o.maps, &mut o.swap_refs)?;
+            rss.0 += a;
+            rss.1 += f;
+            rss.2 += sw;
+        }
+        ensure!(
+            (m.rss_anon, m.rss_file, m.swap_ents) == rss,
+            "mm {mm:?}: counters anon/file/swap {}/{}/{} but PTEs say {rss:?}",
+            m.rss_anon,
+            m.rss_file,
+            m.swap_ents
+        );
+        self.check_no_stray(mm)?;
+        Ok(())
+    }
+
+    /// Under `MergePolicy::Both`, neighbours `p` and `id` could not have
+    /// been merged (fork copies layouts without merging: see
+    /// `Vma::merge_skipped`).
+    fn check_not_mergeable(&self, p: VmaId, id: VmaId) -> Result<(), String> {
+        if self.core.cfg.merge != MergePolicy::Both {
+            return Ok(());
+        }
+        let (pv, v) = (self.core.vmas[p], self.core.vmas[id]);
+        let mergeable = !(pv.merge_skipped && v.merge_skipped)
+            && pv.end == v.start
+            && flags_mergeable(pv.flags, v.flags)
+            && pv.file == v.file
+            && pv.pgoff + pv.pages() == v.pgoff
+            && self.rmap.can_merge_anon(&self.core, p, Some(id))
+            && self.rmap.can_merge_anon(&self.core, id, Some(p));
+        ensure!(
+            !mergeable,
+            "VMAs {:#x}-{:#x} and {:#x}-{:#x} should have been merged",
+            pv.start,
+            pv.end,
+            v.start,
+            v.end
+        );
+        Ok(())
+    }
+
+    /// No PTE lies outside every VMA of `mm`, and `free_pgtables` left no
+    /// page table where no VMA is.
+    fn check_no_stray(&self, mm: MmId) -> Result<(), String> {
+        let m = self.core.mm(mm);
+        // no PTE outside a VMA
+        let mut stray = None;
+        self.core
+            .pt
+            .for_each(m.root, 0, TASK_SIZE, &mut |_, va, _| {
+                if stray.is_none() && self.core.find_vma(mm, va).is_none() {
+                    stray = Some(va);
+                }
+            });
+        ensure!(
+            stray.is_none(),
+            "mm {mm:?}: PTE at {:#x} outside every VMA",
+            stray.unwrap_or(0)
+        );
+        // free_pgtables leaves no table where no VMA is
+        let mut orphan = None;
+        self.core.pt.for_each_pte_table(m.root, &mut |base, _| {
+            let end = base + crate::pgtable::PTE_TABLE_SPAN;
+            let covered = m
+                .vmas
+                .range(..end)
+                .next_back()
+                .is_some_and(|(_, &id)| self.core.vmas[id].end > base);
+            if !covered && orphan.is_none() {
+                orphan = Some(base);
+            }
+        });
+        ensure!(
+            orphan.is_none(),
+            "mm {mm:?}: page table at {:#x} outside every VMA",
+            orphan.unwrap_or(0)
+        );
+        Ok(())
+    }
+
+    /// Every frame against the oracle: mapcounts, refcounts, LRU lists,
+    /// owners (page table, anonymous page, page cache), free counts.
+    fn check_frames(&self, o: &Oracle, lru_counts: &[u64]) -> Result<(), String> {
+        let maps = &o.maps;
         let mut used = 0u64;
         let mut pt_frames = 0u64;
         let mut on_lru = 0u64;
@@ -187,52 +232,9 @@ impl<R: ReverseMap> System<R> {
             ensure!(f.has(pf::LRU), "frame {pfn:?} in use but on no LRU list");
             on_lru += 1;
             if f.has(pf::ANON) {
-                ensure!(!f.has(pf::FILE), "frame {pfn:?} both anon and file");
-                let sc = f.has(pf::SWAPCACHE);
-                ensure!(
-                    f.refcount == f.mapcount + sc as u32,
-                    "anon frame {pfn:?}: refcount {}",
-                    f.refcount
-                );
-                ensure!(
-                    f.lru == LruList::InactiveAnon as u8 || f.lru == LruList::ActiveAnon as u8,
-                    "anon frame {pfn:?} on a file list"
-                );
-                if sc {
-                    let s = self.core.swap.slot(f.private);
-                    ensure!(
-                        s.in_use && s.cache == pfn.0,
-                        "swap-cache frame {pfn:?}: slot {} does not point back",
-                        f.private
-                    );
-                }
-                ensure!(
-                    f.mapcount > 0 || sc && self.core.swap.slot(f.private).count > 0,
-                    "anon frame {pfn:?} leaked: unmapped and not needed by swap"
-                );
+                self.check_anon_frame(pfn, &f)?;
             } else {
-                ensure!(
-                    f.has(pf::FILE),
-                    "frame {pfn:?} in use but neither anon, file nor table"
-                );
-                ensure!(
-                    f.refcount == f.mapcount + 1,
-                    "file frame {pfn:?}: refcount {}",
-                    f.refcount
-                );
-                let file = FileId(f.mapping as u32);
-                let ok = self
-                    .core
-                    .files
-                    .get(file.0 as usize)
-                    .and_then(|x| x.as_ref())
-                    .and_then(|x| x.cache.get(&f.index))
-                    == Some(&pfn);
-                ensure!(ok, "file frame {pfn:?} not in its file's page cache");
-                ensure!(
-                    f.lru == LruList::InactiveFile as u8 || f.lru == LruList::ActiveFile as u8,
-                    "file frame {pfn:?} on an anon list"
-                );
+                self.check_file_frame(pfn, &f)?;
             }
         }
         ensure!(
@@ -257,7 +259,67 @@ impl<R: ReverseMap> System<R> {
             self.core.frames.free_count()
         );
         ensure!(!maps.contains_key(&ZERO_PFN), "zero page counted as mapped");
-        // ---- swap ----
+        Ok(())
+    }
+
+    /// A used anonymous frame: its refcount, list, and swap-cache slot.
+    fn check_anon_frame(&self, pfn: Pfn, f: &crate::frame::Frame) -> Result<(), String> {
+        ensure!(!f.has(pf::FILE), "frame {pfn:?} both anon and file");
+        let sc = f.has(pf::SWAPCACHE);
+        ensure!(
+            f.refcount == f.mapcount + sc as u32,
+            "anon frame {pfn:?}: refcount {}",
+            f.refcount
+        );
+        ensure!(
+            f.lru == LruList::InactiveAnon as u8 || f.lru == LruList::ActiveAnon as u8,
+            "anon frame {pfn:?} on a file list"
+        );
+        if sc {
+            let s = self.core.swap.slot(f.private);
+            ensure!(
+                s.in_use && s.cache == pfn.0,
+                "swap-cache frame {pfn:?}: slot {} does not point back",
+                f.private
+            );
+        }
+        ensure!(
+            f.mapcount > 0 || sc && self.core.swap.slot(f.private).count > 0,
+            "anon frame {pfn:?} leaked: unmapped and not needed by swap"
+        );
+        Ok(())
+    }
+
+    /// A used page-cache frame: its refcount, list, and place in its file.
+    fn check_file_frame(&self, pfn: Pfn, f: &crate::frame::Frame) -> Result<(), String> {
+        ensure!(
+            f.has(pf::FILE),
+            "frame {pfn:?} in use but neither anon, file nor table"
+        );
+        ensure!(
+            f.refcount == f.mapcount + 1,
+            "file frame {pfn:?}: refcount {}",
+            f.refcount
+        );
+        let file = FileId(f.mapping as u32);
+        let ok = self
+            .core
+            .files
+            .get(file.0 as usize)
+            .and_then(|x| x.as_ref())
+            .and_then(|x| x.cache.get(&f.index))
+            == Some(&pfn);
+        ensure!(ok, "file frame {pfn:?} not in its file's page cache");
+        ensure!(
+            f.lru == LruList::InactiveFile as u8 || f.lru == LruList::ActiveFile as u8,
+            "file frame {pfn:?} on an anon list"
+        );
+        Ok(())
+    }
+
+    /// Swap slots: counts equal the swap PTEs; cached frames point back.
+    fn check_swap(&self, o: &Oracle) -> Result<(), String> {
+        let swap_refs = &o.swap_refs;
         let mut slots_used = 0;
         for s in self.core.swap.allocated() {
             slots_used += 1;
@@ -287,11 +349,16 @@ impl<R: ReverseMap> System<R> {
             );
         }
         ensure!(slots_used == self.core.swap.used(), "swap used count wrong");
-        // ---- files ----
+        Ok(())
+    }
+
+    /// Files: map counts, `i_mmap` and `i_mmap_nonlinear` members and
+    /// ranges, the page cache.
+    fn check_files(&self, mm_ids: &[MmId]) -> Result<(), String> {
         for file in self.core.files.iter().flatten() {
             let mut want_lin: Vec<VmaId> = Vec::new();
             let mut want_nl: Vec<VmaId> = Vec::new();
-            for &mm in &mm_ids {
+            for &mm in mm_ids {
                 for &id in self.core.mm(mm).vmas.values() {
                     let v = self.core.vmas[id];
                     if v.file == Some(file.id) {
@@ -329,7 +396,7 @@ impl<R: ReverseMap> System<R> {
                 for (first, last, id) in t.items() {
                     let v = self.core.vmas[VmaId(id)];
                     ensure!(
-                        first == v.pgoff && last == v.pgoff_last(),
+                        (PgOff(first), PgOff(last)) == v.pgoff_range(),
                         "interval tree range stale for VMA {id}"
                     );
                 }
@@ -343,10 +410,14 @@ impl<R: ReverseMap> System<R> {
                 );
             }
         }
-        // ---- the reverse map against the oracle ----
-        let saved = self.core.walk_stats;
+        Ok(())
+    }
+
+    /// The backend's walk of every mapped frame finds exactly the PTEs the
+    /// oracle found, and names no stale PTE address.
+    fn check_walks(&mut self, o: &Oracle) -> Result<(), String> {
         let mut result = Ok(());
-        for (&pfn, want) in &maps {
+        for (&pfn, want) in &o.maps {
             let w = {
                 let mut w = std::mem::take(&mut self.walkbuf);
                 w.clear();
@@ -388,9 +459,60 @@ impl<R: ReverseMap> System<R> {
                 break;
             }
         }
-        self.core.walk_stats = saved;
-        result?;
-        self.rmap.validate(&self.core)
+        result
+    }
+
+    /// A present PTE at `va` of `v` mapping `pfn` fits the VMA: the zero
+    /// page read-only in anonymous memory, an anonymous page private at its
+    /// linear index, a page-cache page of the VMA's file at its offset.
+    /// Returns whether the page is anonymous, `None` for the zero page.
+    fn check_present(&self, v: &Vma, va: u64, pte: Pte, pfn: Pfn) -> Result<Option<bool>, String> {
+        if pfn == ZERO_PFN {
+            ensure!(
+                v.file.is_none() && !pte.writable(),
+                "{va:#x}: zero page in a file VMA or writable"
+            );
+            return Ok(None);
+        }
+        ensure!(
+            self.core.frames.is_used(pfn),
+            "{va:#x}: PTE maps free frame {pfn:?}"
+        );
+        let f = self.core.frames.get(pfn);
+        if f.has(pf::ANON) {
+            let shared_swap = f.has(pf::SWAPCACHE) && self.core.swap.slot(f.private).count > 0;
+            ensure!(
+                !(pte.writable() && (f.mapcount > 1 || shared_swap)),
+                "{va:#x}: shared anonymous page mapped writable"
+            );
+            ensure!(!v.is_shared(), "{va:#x}: anonymous page in a shared VMA");
+            ensure!(
+                f.index == v.pgoff_at(va),
+                "{va:#x}: anon page index {:#x}, VMA says {:#x}",
+                f.index,
+                v.pgoff_at(va)
+            );
+            return Ok(Some(true));
+        }
+        ensure!(
+            f.has(pf::FILE),
+            "{va:#x}: maps frame {pfn:?} that is neither anon nor file"
+        );
+        ensure!(
+            Some(FileId(f.mapping as u32)) == v.file,
+            "{va:#x}: page of another file"
+        );
+        ensure!(
+            v.has(vmf::NONLINEAR) || f.index == v.pgoff_at(va),
+            "{va:#x}: file page {:#x} at linear offset {:#x}",
+            f.index,
+            v.pgoff_at(va)
+        );
+        ensure!(
+            v.is_shared() || !pte.writable(),
+            "{va:#x}: page-cache page writable in a private VMA"
+        );
+        Ok(Some(false))
     }
 
     /// Check one VMA's PTEs and gather the oracle's view.
@@ -418,57 +540,18 @@ impl<R: ReverseMap> System<R> {
                     ));
                 }
                 match pte.kind() {
-                    PteKind::Present(pfn) => {
-                        if pfn == ZERO_PFN {
-                            if v.file.is_some() || pte.writable() {
-                                err = Some(format!("{va:#x}: zero page in a file VMA or writable"));
+                    PteKind::Present(pfn) => match self.check_present(v, va, pte, pfn) {
+                        Err(e) => err = Some(e),
+                        Ok(None) => {}
+                        Ok(Some(anon)) => {
+                            if anon {
+                                rss_anon += 1;
+                            } else {
+                                rss_file += 1;
                             }
-                            return;
+                            maps.entry(pfn).or_default().push((mm, va));
                         }
-                        if !self.core.frames.is_used(pfn) {
-                            err = Some(format!("{va:#x}: PTE maps free frame {pfn:?}"));
-                            return;
-                        }
-                        let f = self.core.frames.get(pfn);
-                        if f.has(pf::ANON) {
-                            rss_anon += 1;
-                            let shared_swap =
-                                f.has(pf::SWAPCACHE) && self.core.swap.slot(f.private).count > 0;
-                            if pte.writable() && (f.mapcount > 1 || shared_swap) {
-                                err =
-                                    Some(format!("{va:#x}: shared anonymous page mapped writable"));
-                            }
-                            if v.is_shared() {
-                                err = Some(format!("{va:#x}: anonymous page in a shared VMA"));
-                            } else if f.index != v.pgoff_at(va) {
-                                err = Some(format!(
-                                    "{va:#x}: anon page index {:#x}, VMA says {:#x}",
-                                    f.index,
-                                    v.pgoff_at(va)
-                                ));
-                            }
-                        } else if f.has(pf::FILE) {
-                            rss_file += 1;
-                            if Some(FileId(f.mapping as u32)) != v.file {
-                                err = Some(format!("{va:#x}: page of another file"));
-                            } else if !v.has(vmf::NONLINEAR) && f.index != v.pgoff_at(va) {
-                                err = Some(format!(
-                                    "{va:#x}: file page {:#x} at linear offset {:#x}",
-                                    f.index,
-                                    v.pgoff_at(va)
-                                ));
-                            } else if !v.is_shared() && pte.writable() {
-                                err = Some(format!(
-                                    "{va:#x}: page-cache page writable in a private VMA"
-                                ));
-                            }
-                        } else {
-                            err = Some(format!(
-                                "{va:#x}: maps frame {pfn:?} that is neither anon nor file"
-                            ));
-                        }
-                        maps.entry(pfn).or_default().push((mm, va));
-                    }
+                    },
                     PteKind::Swap { slot } => {
                         swap += 1;
                         *swap_refs.entry(slot).or_default() += 1;

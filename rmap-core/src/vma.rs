@@ -6,6 +6,7 @@
 //! VMAs live in one arena and are named by `VmaId`; each mm keeps its VMAs
 //! ordered by address (see `mm`).
 
+use crate::addr::PgOff;
 use crate::ops::Prot;
 
 /// Names one VMA in the arena.
@@ -100,18 +101,20 @@ impl Vma {
     }
     /// Virtual address of file page `pgoff`, if this VMA maps it linearly.
     #[inline]
-    pub fn addr_of(&self, pgoff: u64) -> Option<u64> {
-        (pgoff >= self.pgoff && pgoff < self.pgoff + self.pages())
-            .then(|| self.start + ((pgoff - self.pgoff) << 12))
+    pub fn addr_of(&self, pgoff: PgOff) -> Option<u64> {
+        let p = pgoff.0;
+        (p >= self.pgoff && p < self.pgoff + self.pages())
+            .then(|| self.start + ((p - self.pgoff) << 12))
     }
     #[inline]
     pub fn contains(&self, addr: u64) -> bool {
         self.start <= addr && addr < self.end
     }
-    /// The last page offset covered (inclusive), for interval trees.
+    /// The file pages the VMA maps linearly, first and last (inclusive):
+    /// its key in `i_mmap`.
     #[inline]
-    pub fn pgoff_last(&self) -> u64 {
-        self.pgoff + self.pages() - 1
+    pub fn pgoff_range(&self) -> (PgOff, PgOff) {
+        (PgOff(self.pgoff), PgOff(self.pgoff + self.pages() - 1))
     }
 }
 

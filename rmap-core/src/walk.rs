@@ -14,7 +14,7 @@
 //! through its file's `i_mmap`, then a scan of each nonlinear VMA's PTEs:
 //! object-based rmap, used by `objrmap` and `anonvma`).
 
-use crate::addr::Pfn;
+use crate::addr::{Pfn, PgOff};
 use crate::pgtable::PtePtr;
 use crate::system::Core;
 use crate::vma::{FileId, MmId, VmaId};
@@ -96,7 +96,7 @@ impl Core {
     /// follow `vm_pgoff`).
     pub fn walk_file(&self, pfn: Pfn, out: &mut Walk) {
         let f = self.frames.get(pfn);
-        let (file, pgoff) = (FileId(f.mapping as u32), f.index);
+        let (file, pgoff) = (FileId(f.mapping as u32), PgOff(f.index));
         let file = self.file(file);
         file.i_mmap.candidates(pgoff, &mut |vid| {
             out.vmas_visited += 1;

@@ -3,7 +3,7 @@
 //! live kernel with a C probe during review.
 
 use rmap_core::ops::{MapFlags, Prot};
-use rmap_core::{Config, Errno, Scan, System};
+use rmap_core::{Config, Errno, MmapReq, Scan, System};
 
 const BASE: u64 = 0x1000_0000_0000;
 const PAGE: u64 = 4096;
@@ -20,12 +20,7 @@ fn at_limit(limit: u64, n: u64) -> System<Scan> {
         let prot = if i % 2 == 0 { Prot::RW } else { Prot::R };
         sys.sys_mmap(
             mm,
-            BASE + i * 3 * PAGE,
-            2 * PAGE,
-            prot,
-            MapFlags::default(),
-            None,
-            0,
+            MmapReq::anon(BASE + i * 3 * PAGE, 2 * PAGE, prot, MapFlags::default()),
         )
         .unwrap();
     }
@@ -37,12 +32,7 @@ fn map_three_pages(sys: &mut System<Scan>) {
     let mm = sys.mm_of(1).unwrap();
     sys.sys_mmap(
         mm,
-        BASE + 30 * PAGE,
-        3 * PAGE,
-        Prot::RW,
-        MapFlags::default(),
-        None,
-        0,
+        MmapReq::anon(BASE + 30 * PAGE, 3 * PAGE, Prot::RW, MapFlags::default()),
     )
     .unwrap();
 }
