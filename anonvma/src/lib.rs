@@ -169,11 +169,12 @@ pub struct AnonVmaRmap {
     chain_links: u64,
 }
 
-/// An exec-only mapping: on this machine (x86-64 with protection keys)
-/// Linux gives it protection key 1, which is part of its flags.
+/// The protection key Linux gives a mapping with these flags: with
+/// protection keys (`Config::pkeys`), key 1 for an exec-only mapping, which
+/// is part of its `vm_flags`; else none.
 #[inline]
-fn exec_only(flags: u32) -> bool {
-    flags & vmf::PROT_MASK == vmf::EXEC
+fn pkey(flags: u32, pkeys: bool) -> u8 {
+    (pkeys && flags & vmf::PROT_MASK == vmf::EXEC) as u8
 }
 
 #[inline]
@@ -262,9 +263,9 @@ impl AnonVmaRmap {
             x.end == y.start
                 && x.file == y.file
                 && (x.flags ^ y.flags) & !(vmf::PROT_MASK | vmf::STICKY) == 0
-                // access flags are ignored, but not the protection key this
-                // kernel gives exec-only mappings (it lives in vm_flags)
-                && exec_only(x.flags) == exec_only(y.flags)
+                // access flags are ignored, but not the protection key
+                // Linux gives exec-only mappings (it lives in vm_flags)
+                && pkey(x.flags, core.cfg.pkeys) == pkey(y.flags, core.cfg.pkeys)
                 && y.pgoff == x.pgoff + x.pages()
         };
         let usable = |old: VmaId| {

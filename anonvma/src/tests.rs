@@ -154,12 +154,14 @@ fn guards_without_anon_vmas_with_the_unfaulted_flag() {
     }
 }
 
-/// Exec-only VMAs carry protection key 1 in their flags on this
-/// machine, so a neighbour's anon_vma is not shared across that line;
-/// the live kernel ends with three anon_vmas here (kernel-diff).
+/// With protection keys, exec-only VMAs carry protection key 1 in their
+/// flags, so a neighbour's anon_vma is not shared across that line; the
+/// live kernel of a host with keys ends with three anon_vmas here
+/// (kernel-diff). Without keys the three share one and, made alike by the
+/// mprotect, merge into one VMA.
 #[test]
-fn exec_only_neighbours_do_not_share_an_anon_vma() {
-    let t = "mmap 1 0x100000000000 4K --x private
+fn exec_only_neighbours_share_an_anon_vma_only_without_pkeys() {
+    let body = "mmap 1 0x100000000000 4K --x private
 mmap 1 0x100000001000 4K --- private
 mmap 1 0x100000002000 4K --x private
 madvise 1 0x100000000000 12K guard_install
@@ -167,9 +169,16 @@ mprotect 1 0x100000001000 4K --x
 stats all
 check
 ";
-    let s = run("linux", t);
-    assert_eq!(s[0]["objects"]["anon_vma"].as_u64(), Some(3));
-    assert_eq!(s[0]["vmas"].as_u64(), Some(3));
+    for (pkeys, want) in [("on", 3), ("off", 1)] {
+        let s = run("linux", &format!("config pkeys={pkeys}\n{body}"));
+        assert_eq!(s[0]["objects"]["anon_vma"].as_u64(), Some(want), "{pkeys}");
+        assert_eq!(s[0]["vmas"].as_u64(), Some(want), "{pkeys}");
+    }
+    // the default is on
+    assert_eq!(
+        run("linux", body)[0]["objects"]["anon_vma"].as_u64(),
+        Some(3)
+    );
 }
 
 #[test]

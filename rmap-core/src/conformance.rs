@@ -48,6 +48,37 @@ stats 1
 "#,
     },
     Case {
+        // With protection keys an exec-only page cannot be read (Linux
+        // gives the mapping an access-denying key); a write never works.
+        name: "exec-only-unreadable-with-pkeys",
+        trace: "config pkeys=on
+mmap 1 0x100000000000 8K --x private
+touch 1 0x100000000000 4K r
+touch 1 0x100000001000 4K w
+dump 1
+",
+        expect: "err 3 touch EFAULT
+err 4 touch EFAULT
+dump 1
+100000000000-100000002000 --xp 00000000
+",
+    },
+    Case {
+        // Without protection keys x86 page tables cannot forbid reading an
+        // executable page: the read maps the zero page.
+        name: "exec-only-readable-without-pkeys",
+        trace: "config pkeys=off
+mmap 1 0x100000000000 8K --x private
+touch 1 0x100000000000 4K r
+touch 1 0x100000001000 4K w
+stats 1
+check
+",
+        expect: r#"err 4 touch EFAULT
+{"vmas":1,"rss_anon":0,"rss_file":0,"swap_ents":0}
+"#,
+    },
+    Case {
         name: "zero-page-read-is-not-anon",
         trace: "
 mmap 1 0x100000000000 8K rw- private

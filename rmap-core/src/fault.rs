@@ -15,9 +15,9 @@
 //! - guard marker: EFAULT (SIGSEGV).
 //!
 //! Access rights are the VMA's protection, or in a many-prots VMA the
-//! page's own saved protection. Write implies read (x86); exec-only is not
-//! readable (this machine's kernel gives exec-only mappings an access-
-//! denying protection key).
+//! page's own saved protection. Write implies read (x86); exec-only is
+//! readable unless protection keys are on (`Config::pkeys`: Linux then
+//! gives exec-only mappings an access-denying protection key).
 
 use crate::addr::{PAGE_SIZE, Pfn};
 use crate::error::Errno;
@@ -29,11 +29,13 @@ use crate::rmap::{AnonNeed, MapAt, ReverseMap};
 use crate::system::System;
 use crate::vma::{MmId, Vma, VmaId, vmf};
 
-/// What a present PTE must allow for an access with protection `prot`.
+/// Whether protection `prot` allows the access: write implies read (x86
+/// page tables have no write-only pages), and so does exec unless
+/// protection keys make an exec-only page unreadable (`Config::pkeys`).
 #[inline]
-fn allowed(prot: Prot, acc: Access) -> bool {
+fn allowed(prot: Prot, acc: Access, pkeys: bool) -> bool {
     match acc {
-        Access::Read => prot.read() || prot.write(),
+        Access::Read => prot.read() || prot.write() || (prot.exec() && !pkeys),
         Access::Write => prot.write(),
     }
 }
@@ -167,7 +169,9 @@ impl<R: ReverseMap> System<R> {
             let v = self.core.vmas[vid];
             let ptep = self.core.pte_ptr(mm, addr);
             let pte = ptep.map_or(Pte::NONE, |p| self.core.pt.get(p));
-            if pte.kind() == PteKind::Guard || !allowed(page_prot(&v, pte), acc) {
+            if pte.kind() == PteKind::Guard
+                || !allowed(page_prot(&v, pte), acc, self.core.cfg.pkeys)
+            {
                 return Err(Errno::EFAULT);
             }
             if let (Some(p), Some(pfn)) = (ptep, pte.pfn()) {

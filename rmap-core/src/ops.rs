@@ -163,6 +163,9 @@ pub enum ConfigItem {
     Swap(u64),
     Merge(MergePolicy),
     Seed(u64),
+    /// x86 protection keys (`pkeys=on|off`): with them, exec-only mappings
+    /// cannot be read.
+    Pkeys(bool),
 }
 
 /// One operation. Lengths and addresses are in bytes, exactly as written in

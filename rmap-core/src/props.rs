@@ -218,9 +218,12 @@ fn run<R: ReverseMap>(
     Ok(())
 }
 
+/// The model settings of one case; protection keys are on for an even
+/// RAM size, so that both settings are exercised without another draw.
 fn config(merge: MergePolicy, tree: bool, ram_pages: u64) -> Config {
     Config {
         ram: ram_pages * 4096,
+        pkeys: ram_pages % 2 == 0,
         swap: 64 * 4096,
         merge,
         i_mmap: if tree {

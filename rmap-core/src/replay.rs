@@ -57,6 +57,7 @@ pub fn apply_config(cfg: &mut Config, items: &[ConfigItem]) {
             ConfigItem::Swap(b) => cfg.swap = b,
             ConfigItem::Merge(m) => cfg.merge = m,
             ConfigItem::Seed(s) => cfg.seed = s,
+            ConfigItem::Pkeys(on) => cfg.pkeys = on,
         }
     }
 }

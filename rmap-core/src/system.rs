@@ -52,6 +52,14 @@ pub struct Config {
     pub i_mmap: IMapShape,
     /// Keep the shadow model that `check` compares reads against.
     pub integrity: bool,
+    /// x86 protection keys (`config pkeys=on|off`; default on, as on this
+    /// project's reference machine and any x86-64 CPU with PKU). With them,
+    /// Linux gives every exec-only (`--x`) mapping an access-denying key:
+    /// reads fault, and the key, held in `vm_flags`, keeps anon_vma sharing
+    /// from crossing to a neighbour of another protection. Without them an
+    /// exec-only page is readable, as the page tables cannot say otherwise.
+    /// The live-kernel tools set it to the host's value unless a trace does.
+    pub pkeys: bool,
 }
 
 impl Default for Config {
@@ -64,6 +72,7 @@ impl Default for Config {
             max_map_count: 65530,
             i_mmap: IMapShape::IntervalTree,
             integrity: true,
+            pkeys: true,
         }
     }
 }

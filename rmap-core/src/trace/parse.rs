@@ -142,7 +142,10 @@ fn parse_config(cx: &Ctx, st: &mut State, args: &[&str]) -> Result<Op, TraceErro
         return Err(cx.err("config", "config only before the first other operation"));
     }
     if args.is_empty() {
-        return Err(cx.err(cx.text, "at least one KEY=VALUE item (ram swap merge seed)"));
+        return Err(cx.err(
+            cx.text,
+            "at least one KEY=VALUE item (ram swap merge seed pkeys)",
+        ));
     }
     let mut items = Vec::with_capacity(args.len());
     for &tok in args {
@@ -159,7 +162,12 @@ fn parse_config(cx: &Ctx, st: &mut State, args: &[&str]) -> Result<Op, TraceErro
             "seed" => ConfigItem::Seed(
                 parse_number(val).ok_or_else(|| cx.err(tok, "seed=N (decimal or 0x hex)"))?,
             ),
-            _ => return Err(cx.err(tok, "a config key, one of: ram swap merge seed")),
+            "pkeys" => ConfigItem::Pkeys(match val {
+                "on" => true,
+                "off" => false,
+                _ => return Err(cx.err(tok, "pkeys=on or pkeys=off")),
+            }),
+            _ => return Err(cx.err(tok, "a config key, one of: ram swap merge seed pkeys")),
         };
         if st
             .config

@@ -475,13 +475,14 @@ fn arb_config() -> impl Strategy<Value = Vec<ConfigItem>> {
         MergePolicy::PrevOnly,
         MergePolicy::Both,
     ]);
-    (arb_u64(), arb_u64(), merge, any::<u64>())
-        .prop_map(|(r, s, m, seed)| {
+    (arb_u64(), arb_u64(), merge, any::<u64>(), any::<bool>())
+        .prop_map(|(r, s, m, seed, pk)| {
             vec![
                 ConfigItem::Ram(r),
                 ConfigItem::Swap(s),
                 ConfigItem::Merge(m),
                 ConfigItem::Seed(seed),
+                ConfigItem::Pkeys(pk),
             ]
         })
         .prop_shuffle()

@@ -21,6 +21,7 @@ pub fn write_op(op: &Op) -> String {
                     ConfigItem::Swap(n) => format!("swap={}", format_size(*n)),
                     ConfigItem::Merge(m) => format!("merge={}", m.as_str()),
                     ConfigItem::Seed(n) => format!("seed={n}"),
+                    ConfigItem::Pkeys(on) => format!("pkeys={}", if *on { "on" } else { "off" }),
                 });
             }
             s
