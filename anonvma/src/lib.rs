@@ -32,10 +32,12 @@
 use std::collections::BTreeSet;
 
 use rmap_core::frame::flags as pf;
+use rmap_core::locks::era;
 use rmap_core::rmap::{MapAt, Objects, sizes};
 use rmap_core::walk::Walk;
 use rmap_core::{
-    AnonNeed, Cand, Core, Ctx, Errno, IMapShape, Pfn, Presets, ReverseMap, VmaId, vma::vmf,
+    Acq, AnonNeed, Cand, Core, Ctx, Errno, IMapShape, Lk, LockClass, LockProtocol, Pfn, Presets,
+    ReverseMap, VmaId, WorkKind, vma::vmf,
 };
 
 mod check;
@@ -59,6 +61,18 @@ enum Reuse {
     Counters,
 }
 
+/// Which anon_vma instance an anon_vma operation locks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RootLock {
+    /// Its own lock (2.6.7's family list, 2.6.34).
+    Own,
+    /// The root's lock, taken per anon_vma of a chain (2.6.36).
+    Root,
+    /// The root's lock, taken once for a run of anon_vmas with one root
+    /// (`lock_anon_vma_root`, 3.0 on).
+    RootBatched,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Preset {
     name: &'static str,
@@ -68,72 +82,102 @@ struct Preset {
     /// Merge refused beside a VMA whose chain is not singular.
     singular_rule: bool,
     /// A write that reuses an exclusive page moves it to the VMA's own
-    /// anon_vma (`page_move_anon_rmap`, 2.6.35 on).
+    /// anon_vma (`page_move_anon_rmap`).
     modern_pages: bool,
     unfaulted: bool,
+    /// The era's lock protocol ([`rmap_core::locks::era`]).
+    locks: &'static LockProtocol,
+    root_lock: RootLock,
 }
 
-const PRESETS: [Preset; 6] = [
-    Preset {
-        name: "linux",
-        era: Era::Chains,
-        share_neighbour: true,
-        reuse: Reuse::Counters,
-        singular_rule: true,
-        modern_pages: true,
-        unfaulted: false,
-    },
-    Preset {
-        name: "andrea-2.6.7",
-        era: Era::Family,
-        share_neighbour: false,
-        reuse: Reuse::None,
-        singular_rule: false,
-        modern_pages: false,
-        unfaulted: false,
-    },
+/// The 2.6.34 design; the lock presets after it change only the locks.
+const AVC: Preset = Preset {
+    name: "avc-2.6.34",
+    era: Era::Chains,
+    share_neighbour: true,
+    reuse: Reuse::None,
+    singular_rule: true,
+    modern_pages: false,
+    unfaulted: false,
+    locks: &era::V2_6_34,
+    root_lock: RootLock::Own,
+};
+
+/// Linux 6.18.
+const LINUX: Preset = Preset {
+    name: "linux",
+    era: Era::Chains,
+    share_neighbour: true,
+    reuse: Reuse::Counters,
+    singular_rule: true,
+    modern_pages: true,
+    unfaulted: false,
+    locks: &era::V6_18,
+    root_lock: RootLock::RootBatched,
+};
+
+/// 2.6.7's anon_vma (Andrea's design as merged, before rmap 40).
+const ANDREA: Preset = Preset {
+    name: "andrea-2.6.7",
+    era: Era::Family,
+    share_neighbour: false,
+    reuse: Reuse::None,
+    singular_rule: false,
+    modern_pages: false,
+    unfaulted: false,
+    locks: &era::V2_6_7,
+    root_lock: RootLock::Own,
+};
+
+const PRESETS: [Preset; 9] = [
+    LINUX,
+    ANDREA,
     Preset {
         name: "rmap40-2.6.7",
-        era: Era::Family,
         share_neighbour: true,
-        reuse: Reuse::None,
-        singular_rule: false,
-        modern_pages: false,
-        unfaulted: false,
+        ..ANDREA
+    },
+    AVC,
+    Preset {
+        name: "root-2.6.36",
+        locks: &era::V2_6_36,
+        root_lock: RootLock::Root,
+        ..AVC
     },
     Preset {
-        name: "avc-2.6.34",
-        era: Era::Chains,
-        share_neighbour: true,
-        reuse: Reuse::None,
-        singular_rule: true,
-        modern_pages: false,
-        unfaulted: false,
+        name: "mutex-3.0",
+        locks: &era::V3_0,
+        root_lock: RootLock::RootBatched,
+        ..AVC
+    },
+    Preset {
+        name: "rwsem-3.8",
+        locks: &era::V3_8,
+        root_lock: RootLock::RootBatched,
+        ..AVC
     },
     Preset {
         name: "reuse-3.19",
-        era: Era::Chains,
-        share_neighbour: true,
         reuse: Reuse::Degree,
-        singular_rule: true,
         modern_pages: true,
-        unfaulted: false,
+        locks: &era::V3_19,
+        root_lock: RootLock::RootBatched,
+        ..AVC
     },
     Preset {
         name: "unfaulted",
-        era: Era::Chains,
-        share_neighbour: true,
-        reuse: Reuse::Counters,
-        singular_rule: true,
-        modern_pages: true,
         unfaulted: true,
+        ..LINUX
     },
 ];
-const PRESET_NAMES: [&str; 6] = [
+const PRESET_NAMES: [&str; 9] = [
     "linux",
     "andrea-2.6.7",
     "rmap40-2.6.7",
     "avc-2.6.34",
+    "root-2.6.36",
+    "mutex-3.0",
+    "rwsem-3.8",
     "reuse-3.19",
     "unfaulted",
 ];
@@ -215,7 +259,49 @@ impl AnonVmaRmap {
             .map_or(&[], |c| c.as_slice())
     }
 
-    fn alloc(&mut self) -> u32 {
+    /// The lock instance an operation on anon_vma `av` takes.
+    fn lock_inst(&self, av: u32) -> u64 {
+        match self.p.root_lock {
+            RootLock::Own => av as u64,
+            RootLock::Root | RootLock::RootBatched => self.avs[av as usize].root as u64,
+        }
+    }
+
+    /// Take (record) the lock of anon_vma `av` for writing.
+    fn lock_av(&self, ctx: &mut Ctx, av: u32) -> Lk {
+        ctx.lock(Acq::excl(LockClass::AnonVma, self.lock_inst(av)))
+    }
+
+    /// Lock for one anon_vma `av` of a chain walked by clone or unlink: each
+    /// in turn, unless the era batches one root lock over the whole chain
+    /// (then the caller holds it and this takes nothing).
+    fn lock_one(&self, ctx: &mut Ctx, av: u32) -> Lk {
+        match self.p.root_lock {
+            RootLock::RootBatched => Lk::NONE,
+            _ => self.lock_av(ctx, av),
+        }
+    }
+
+    /// Lock a whole chain's root once, where the era batches (3.0 on).
+    fn lock_batch(&self, ctx: &mut Ctx, chain: &[u32]) -> Lk {
+        match (self.p.root_lock, chain.first()) {
+            (RootLock::RootBatched, Some(&av)) => self.lock_av(ctx, av),
+            _ => Lk::NONE,
+        }
+    }
+
+    /// The 2.6.7 per-page `page_map_lock`, unless reclaim holds it.
+    fn page_map_lock(&self, ctx: &mut Ctx, pfn: Pfn) -> Lk {
+        let inst = pfn.0 as u64;
+        if self.p.era != Era::Family || ctx.locks.is_held(LockClass::PageMapLock, inst) {
+            Lk::NONE
+        } else {
+            ctx.lock(Acq::excl(LockClass::PageMapLock, inst))
+        }
+    }
+
+    fn alloc(&mut self, ctx: &mut Ctx) -> u32 {
+        ctx.work(WorkKind::ObjAlloc, 1);
         let id = self.free_ids.pop().unwrap_or_else(|| {
             self.avs.push(AnonVma::default());
             self.avs.len() as u32 - 1
@@ -232,15 +318,17 @@ impl AnonVmaRmap {
     }
 
     /// `anon_vma_chain_link`: `vma` now links to `av`.
-    fn link(&mut self, vma: VmaId, av: u32) {
+    fn link(&mut self, ctx: &mut Ctx, vma: VmaId, av: u32) {
         self.chain(vma).push(av);
         self.avs[av as usize].vmas.insert(vma);
+        ctx.work(WorkKind::VmaVisit, 1);
         if self.p.era == Era::Chains {
             self.chain_links += 1;
+            ctx.work(WorkKind::ObjAlloc, 1);
         }
     }
 
-    fn put(&mut self, av: u32) {
+    fn put(&mut self, ctx: &mut Ctx, av: u32) {
         let a = &mut self.avs[av as usize];
         a.refcount -= 1;
         if a.refcount > 0 {
@@ -250,8 +338,9 @@ impl AnonVmaRmap {
         *a = AnonVma::default();
         self.free_ids.push(av);
         self.live -= 1;
+        ctx.work(WorkKind::ObjFree, 1);
         if root != av {
-            self.put(root);
+            self.put(ctx, root);
         }
     }
 
@@ -291,8 +380,11 @@ impl AnonVmaRmap {
     fn clone_chain(&mut self, ctx: &mut Ctx, dst: VmaId, src: VmaId) {
         let chain: Vec<u32> = self.chain_of(src).to_vec();
         let src_own = Self::own(ctx, src);
+        let batch = self.lock_batch(ctx, &chain);
         for av in chain {
-            self.link(dst, av);
+            let l = self.lock_one(ctx, av);
+            self.link(ctx, dst, av);
+            ctx.unlock(l);
             if Self::own(ctx, dst).is_none() && src_own.is_some() {
                 let a = &self.avs[av as usize];
                 let reuse = match self.p.reuse {
@@ -305,6 +397,7 @@ impl AnonVmaRmap {
                 }
             }
         }
+        ctx.unlock(batch);
         if let Some(own) = Self::own(ctx, dst) {
             self.avs[own as usize].num_active_vmas += 1;
         }
@@ -314,24 +407,30 @@ impl AnonVmaRmap {
     fn unlink(&mut self, ctx: &mut Ctx, vma: VmaId) {
         let chain = std::mem::take(self.chain(vma));
         let mut empty = Vec::new();
+        let batch = self.lock_batch(ctx, &chain);
         for &av in &chain {
+            let l = self.lock_one(ctx, av);
+            ctx.work(WorkKind::VmaVisit, 1);
             let a = &mut self.avs[av as usize];
             a.vmas.remove(&vma);
             if self.p.era == Era::Chains {
                 self.chain_links -= 1;
+                ctx.work(WorkKind::ObjFree, 1);
             }
             if a.vmas.is_empty() {
                 let parent = a.parent;
                 self.avs[parent as usize].num_children -= 1;
                 empty.push(av);
             }
+            ctx.unlock(l);
         }
+        ctx.unlock(batch);
         if let Some(own) = Self::own(ctx, vma) {
             self.avs[own as usize].num_active_vmas -= 1;
         }
         ctx.set_anon(vma, 0);
         for av in empty {
-            self.put(av);
+            self.put(ctx, av);
         }
     }
 
@@ -371,6 +470,9 @@ impl ReverseMap for AnonVmaRmap {
     fn i_mmap_shape(&self) -> Option<IMapShape> {
         Some(IMapShape::IntervalTree)
     }
+    fn lock_protocol(&self) -> &'static LockProtocol {
+        self.p.locks
+    }
 
     fn anon_state(&self, core: &Core, vma: VmaId) -> u64 {
         core.vmas[vma].anon & !UNFAULTED
@@ -407,14 +509,23 @@ impl ReverseMap for AnonVmaRmap {
         let av = match shared {
             Some(av) => av,
             None => {
-                let av = self.alloc();
+                let av = self.alloc(ctx);
                 self.avs[av as usize].num_children += 1; // self-parent link of a new root
                 av
             }
         };
+        // anon_vma_prepare: the anon_vma's lock (none in 2.6.7), then the
+        // mm's page_table_lock to attach it
+        let l = match self.p.era {
+            Era::Family => Lk::NONE,
+            Era::Chains => self.lock_av(ctx, av),
+        };
+        let ptl = ctx.lock(Acq::excl(LockClass::Ptl, ctx.mm_ptl(ctx.vmas[vma].mm)));
         ctx.set_anon(vma, word_of(av));
-        self.link(vma, av);
+        self.link(ctx, vma, av);
         self.avs[av as usize].num_active_vmas += 1;
+        ctx.unlock(ptl);
+        ctx.unlock(l);
         Ok(())
     }
 
@@ -426,8 +537,10 @@ impl ReverseMap for AnonVmaRmap {
         match self.p.era {
             Era::Family => {
                 let av = Self::own(ctx, orig).expect("own");
-                self.link(new, av);
+                let l = self.lock_av(ctx, av);
+                self.link(ctx, new, av);
                 self.avs[av as usize].num_active_vmas += 1;
+                ctx.unlock(l);
             }
             Era::Chains => self.clone_chain(ctx, new, orig),
         }
@@ -443,8 +556,10 @@ impl ReverseMap for AnonVmaRmap {
             ctx.set_anon(dst, s);
             match self.p.era {
                 Era::Family => {
-                    self.link(dst, av);
+                    let l = self.lock_av(ctx, av);
+                    self.link(ctx, dst, av);
                     self.avs[av as usize].num_active_vmas += 1;
+                    ctx.unlock(l);
                 }
                 Era::Chains => self.clone_chain(ctx, dst, src),
             }
@@ -464,25 +579,32 @@ impl ReverseMap for AnonVmaRmap {
         };
         match self.p.era {
             Era::Family => {
-                self.link(child, pav);
+                // anon_vma_link: the child VMA joins the family's list
+                let l = self.lock_av(ctx, pav);
+                self.link(ctx, child, pav);
                 self.avs[pav as usize].num_active_vmas += 1;
+                ctx.unlock(l);
             }
             Era::Chains => {
+                // anon_vma_fork: clone the parent's chain, then link a new
+                // anon_vma under its (root's) lock
                 ctx.set_anon(child, 0);
                 self.clone_chain(ctx, child, parent);
                 if Self::own(ctx, child).is_some() {
                     return Ok(());
                 }
-                let av = self.alloc();
+                let av = self.alloc(ctx);
                 let root = self.avs[pav as usize].root;
                 let a = &mut self.avs[av as usize];
                 a.root = root;
                 a.parent = pav;
                 a.num_active_vmas = 1;
                 self.avs[root as usize].refcount += 1;
+                let l = self.lock_av(ctx, av);
                 ctx.set_anon(child, word_of(av));
-                self.link(child, av);
+                self.link(ctx, child, av);
                 self.avs[pav as usize].num_children += 1;
+                ctx.unlock(l);
             }
         }
         Ok(())
@@ -493,6 +615,7 @@ impl ReverseMap for AnonVmaRmap {
             debug_assert!(false, "anonymous page in VMA {:?} without anon_vma", at.vma);
             return;
         };
+        let l = self.page_map_lock(ctx, pfn);
         let f = ctx.frames.get(pfn);
         if new_page {
             // Swapped in while other swap entries still name it: not
@@ -509,6 +632,19 @@ impl ReverseMap for AnonVmaRmap {
         } else if Self::page_av(ctx, pfn).is_none_or(|av| !self.avs[av as usize].live) {
             Self::set_page_av(ctx, pfn, own);
         }
+        ctx.unlock(l);
+    }
+    fn page_add_file(&mut self, ctx: &mut Ctx, pfn: Pfn, _at: MapAt) {
+        let l = self.page_map_lock(ctx, pfn);
+        ctx.unlock(l);
+    }
+    fn page_dup(&mut self, ctx: &mut Ctx, pfn: Pfn, _parent: MapAt, _child: MapAt) {
+        let l = self.page_map_lock(ctx, pfn);
+        ctx.unlock(l);
+    }
+    fn page_remove(&mut self, ctx: &mut Ctx, pfn: Pfn, _at: MapAt) {
+        let l = self.page_map_lock(ctx, pfn);
+        ctx.unlock(l);
     }
     fn page_reuse(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt) {
         if self.p.modern_pages
@@ -526,12 +662,19 @@ impl ReverseMap for AnonVmaRmap {
 
     fn walk(&self, core: &Core, pfn: Pfn, out: &mut Walk) {
         let f = *core.frames.get(pfn);
+        if self.p.era == Era::Family {
+            // 2.6.7's reclaim holds the page's page_map_lock around both
+            // walks (shrink_list, refill_inactive_zone)
+            out.hold(Acq::excl(LockClass::PageMapLock, pfn.0 as u64));
+        }
         if !f.has(pf::ANON) {
             return core.walk_file(pfn, out);
         }
         let Some(av) = Self::page_av(core, pfn) else {
             return;
         };
+        let aw = core.locks.protocol().anon_walk;
+        out.hold(aw.acq(LockClass::AnonVma, self.lock_inst(av), out.referenced));
         let a = &self.avs[av as usize];
         for &vid in &a.vmas {
             let v = &core.vmas[vid];

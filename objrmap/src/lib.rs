@@ -37,10 +37,12 @@
 
 use pte_chain::PteChain;
 use rmap_core::frame::flags as pf;
+use rmap_core::locks::era;
 use rmap_core::rmap::{MapAt, Objects};
 use rmap_core::walk::Walk;
 use rmap_core::{
-    AnonNeed, Cand, Core, Ctx, Errno, IMapShape, MmId, Pfn, Presets, ReverseMap, VmaId,
+    Acq, AnonNeed, Cand, Core, Ctx, Errno, IMapShape, Lk, LockClass, LockProtocol, MmId, Pfn,
+    Presets, ReverseMap, VmaId, WorkKind,
 };
 
 /// Kernel size of one `struct anonmm` (count, list head, head and mm
@@ -85,6 +87,11 @@ impl AnonMm {
         self.records += 1;
         f
     }
+    /// The family of `mm`, if it has a record.
+    fn family_of(&self, mm: MmId) -> Option<u32> {
+        self.family_of.get(mm.0 as usize).copied().flatten()
+    }
+
     fn join(&mut self, parent: MmId, child: MmId) {
         let Some(f) = self.family_of.get(parent.0 as usize).copied().flatten() else {
             return;
@@ -123,6 +130,11 @@ pub struct ObjRmap {
     preset: &'static str,
     shape: IMapShape,
     anon: Anon,
+    /// The era's lock protocol.
+    locks: &'static LockProtocol,
+    /// The per-page lock that guards a page's mapcount and reverse map:
+    /// `pte_chain_lock` with PTE chains, `page_map_lock` with anonmm.
+    page_lock: LockClass,
 }
 
 const PRESETS: [&str; 3] = ["mccracken", "prio", "anonmm"];
@@ -137,14 +149,29 @@ fn anonmm_word(family: u32, addr: u64) -> u64 {
     (addr >> 12) << FAMILY_BITS | (family as u64 + 1)
 }
 
+/// Take `class` (a page's chain or map lock) on `pfn`, unless reclaim
+/// already holds it around its walk.
+fn lock_page(ctx: &mut Ctx, class: LockClass, pfn: Pfn) -> Lk {
+    let inst = pfn.0 as u64;
+    if ctx.locks.is_held(class, inst) {
+        Lk::NONE
+    } else {
+        ctx.lock(Acq::excl(class, inst))
+    }
+}
+
 impl ObjRmap {
-    /// The anonmm walk: the page's address in every mm of its family.
+    /// The anonmm walk: the page's address in every mm of its family, under
+    /// the family's head lock (plain spin, held for the whole walk:
+    /// page_referenced_anon, rmap 10-37).
     fn walk_anonmm(a: &AnonMm, core: &Core, pfn: Pfn, out: &mut Walk) {
         let word = core.frames.get(pfn).mapping;
         if word == 0 {
             return;
         }
         let fam = ((word & FAMILY_MASK) - 1) as usize;
+        let aw = core.locks.protocol().anon_walk;
+        out.hold(aw.acq(LockClass::Anonmm, fam as u64, out.referenced));
         let addr = (word >> FAMILY_BITS) << 12;
         for &mm in &a.families[fam] {
             out.vmas_visited += 1;
@@ -170,13 +197,27 @@ impl Presets for ObjRmap {
                 PteChain::for_anon_pages("rik").expect("rik preset"),
             ))
         };
-        let (preset, shape, anon) = match preset {
-            "mccracken" => ("mccracken", IMapShape::List, chains()),
-            "prio" => ("prio", IMapShape::IntervalTree, chains()),
+        let (preset, shape, anon, locks, page_lock) = match preset {
+            "mccracken" => (
+                "mccracken",
+                IMapShape::List,
+                chains(),
+                &era::V2_6_0_OBJRMAP,
+                LockClass::PteChain,
+            ),
+            "prio" => (
+                "prio",
+                IMapShape::IntervalTree,
+                chains(),
+                &era::V2_6_7_PRIO,
+                LockClass::PteChain,
+            ),
             "anonmm" => (
                 "anonmm",
                 IMapShape::IntervalTree,
                 Anon::Mm(AnonMm::default()),
+                &era::V2_6_7_ANONMM,
+                LockClass::PageMapLock,
             ),
             _ => return None,
         };
@@ -184,6 +225,8 @@ impl Presets for ObjRmap {
             preset,
             shape,
             anon,
+            locks,
+            page_lock,
         })
     }
 }
@@ -198,16 +241,31 @@ impl ReverseMap for ObjRmap {
     fn i_mmap_shape(&self) -> Option<IMapShape> {
         Some(self.shape)
     }
+    fn lock_protocol(&self) -> &'static LockProtocol {
+        self.locks
+    }
 
-    fn fork_mm(&mut self, _ctx: &mut Ctx, parent: MmId, child: MmId) -> Result<(), Errno> {
-        if let Anon::Mm(a) = &mut self.anon {
+    fn fork_mm(&mut self, ctx: &mut Ctx, parent: MmId, child: MmId) -> Result<(), Errno> {
+        if let Anon::Mm(a) = &mut self.anon
+            && let Some(fam) = a.family_of(parent)
+        {
+            // dup_rmap links the child under the family's head lock
+            let l = ctx.lock(Acq::excl(LockClass::Anonmm, fam as u64));
             a.join(parent, child);
+            ctx.work(WorkKind::ObjAlloc, 1);
+            ctx.unlock(l);
         }
         Ok(())
     }
-    fn mm_release(&mut self, _ctx: &mut Ctx, mm: MmId) {
-        if let Anon::Mm(a) = &mut self.anon {
+    fn mm_release(&mut self, ctx: &mut Ctx, mm: MmId) {
+        if let Anon::Mm(a) = &mut self.anon
+            && let Some(fam) = a.family_of(mm)
+        {
+            // exit_rmap unlinks it under the head lock
+            let l = ctx.lock(Acq::excl(LockClass::Anonmm, fam as u64));
             a.leave(mm);
+            ctx.work(WorkKind::ObjFree, 1);
+            ctx.unlock(l);
         }
     }
 
@@ -227,23 +285,40 @@ impl ReverseMap for ObjRmap {
                 // by fork is mapped only within one family, and a stale id
                 // (an unmapped swap-cache page outliving its family) is
                 // replaced.
+                let l = lock_page(ctx, self.page_lock, pfn);
+                let new_family = a.family_of(at.mm).is_none();
                 let fam = a.family(at.mm);
+                if new_family {
+                    ctx.work(WorkKind::ObjAlloc, 1);
+                }
                 ctx.set_page_mapping(pfn, anonmm_word(fam, at.addr));
+                ctx.unlock(l);
             }
         }
     }
+    fn page_add_file(&mut self, ctx: &mut Ctx, pfn: Pfn, _at: MapAt) {
+        // the page's mapcount, under its chain / map lock
+        let l = lock_page(ctx, self.page_lock, pfn);
+        ctx.unlock(l);
+    }
     fn page_dup(&mut self, ctx: &mut Ctx, pfn: Pfn, parent: MapAt, child: MapAt) {
-        if let Anon::Chains(c) = &mut self.anon
-            && ctx.frames.get(pfn).has(pf::ANON)
-        {
-            c.page_dup(ctx, pfn, parent, child);
+        match &mut self.anon {
+            Anon::Chains(c) if ctx.frames.get(pfn).has(pf::ANON) => {
+                c.page_dup(ctx, pfn, parent, child)
+            }
+            _ => {
+                let l = lock_page(ctx, self.page_lock, pfn);
+                ctx.unlock(l);
+            }
         }
     }
     fn page_remove(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt) {
-        if let Anon::Chains(c) = &mut self.anon
-            && ctx.frames.get(pfn).has(pf::ANON)
-        {
-            c.page_remove(ctx, pfn, at);
+        match &mut self.anon {
+            Anon::Chains(c) if ctx.frames.get(pfn).has(pf::ANON) => c.page_remove(ctx, pfn, at),
+            _ => {
+                let l = lock_page(ctx, self.page_lock, pfn);
+                ctx.unlock(l);
+            }
         }
     }
     fn page_freed(&mut self, ctx: &mut Ctx, pfn: Pfn) {
@@ -254,11 +329,17 @@ impl ReverseMap for ObjRmap {
 
     fn walk(&self, core: &Core, pfn: Pfn, out: &mut Walk) {
         if !core.frames.get(pfn).has(pf::ANON) {
+            // reclaim holds the page's chain / map lock around its walks;
+            // the file walk then (try)locks i_mmap
+            out.hold(Acq::excl(self.page_lock, pfn.0 as u64));
             return core.walk_file(pfn, out);
         }
         match &self.anon {
             Anon::Chains(c) => c.walk(core, pfn, out),
-            Anon::Mm(a) => Self::walk_anonmm(a, core, pfn, out),
+            Anon::Mm(a) => {
+                out.hold(Acq::excl(self.page_lock, pfn.0 as u64));
+                Self::walk_anonmm(a, core, pfn, out)
+            }
         }
     }
     fn walk_done(&mut self, ctx: &mut Ctx, pfn: Pfn) {
@@ -367,7 +448,7 @@ mod tests {
         let mut per_walk = vec![];
         for p in ["mccracken", "prio", "anonmm"] {
             let out = run_trace(ObjRmap::with_preset(p).unwrap(), &t).unwrap();
-            assert!(!out.contains("failed"), "{p}: {out}");
+            assert!(!out.contains(" failed: "), "{p}: {out}");
             let (walks, visited, hits) = rmap_stats(&out);
             assert!(
                 walks >= 2000 && hits >= 2000,
@@ -399,7 +480,7 @@ mod tests {
         }
         t.push_str("exec 5\nreclaim 1\ncheck\nstats all\n");
         let out = run_trace(ObjRmap::with_preset("anonmm").unwrap(), &t).unwrap();
-        assert!(!out.contains("failed"), "{out}");
+        assert!(!out.contains(" failed: "), "{out}");
         let line = out.lines().last().unwrap();
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         // process 5 exec'd: a new mm with no family yet; four records remain
@@ -407,5 +488,42 @@ mod tests {
         let (walks, visited, hits) = rmap_stats(&out);
         assert!(walks >= 1 && hits == 4 * walks, "{walks} walks {hits} hits");
         assert_eq!(visited, 4 * walks);
+    }
+
+    /// The lock protocols of the objrmap eras: McCracken's `i_shared_sem`
+    /// (a semaphore the walks only trylock), the 2.6.7 `i_mmap_lock`
+    /// spinlock (also trylocked), anonmm's family lock; every page's
+    /// mapcount under its chain or map lock.
+    #[test]
+    fn lock_classes_of_each_era() {
+        let mut t = String::from(
+            "config ram=16M\nfile f 64K\nmmap 1 0x100000000000 64K rw- shared file=f\n\
+             touch 1 0x100000000000 64K w\nmmap 1 0x100000100000 64K rw- private\n\
+             touch 1 0x100000100000 64K w\n",
+        );
+        for c in 2..=4 {
+            t.push_str(&format!("fork 1 {c}\ntouch {c} 0x100000000000 64K r\n"));
+        }
+        t.push_str("reclaim 128\nstats all\ncheck\n");
+        let locks = |p: &str| -> serde_json::Value {
+            let out = run_trace(ObjRmap::with_preset(p).unwrap(), &t).unwrap();
+            assert!(!out.contains(" failed: "), "{p}: {out}");
+            let line = out.lines().rfind(|l| l.contains("\"locks\"")).unwrap();
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["locks"].clone()
+        };
+        let m = locks("mccracken");
+        assert_eq!(m["i_mmap"]["kind"], "semaphore", "{m}");
+        assert_eq!(m["pte_chain"]["kind"], "bit_spin", "{m}");
+        assert!(m["pte_chain"]["acquired"].as_u64().unwrap() > 0, "{m}");
+        let p = locks("prio");
+        assert_eq!(p["i_mmap"]["kind"], "spin", "{p}");
+        let a = locks("anonmm");
+        assert_eq!(a["anonmm"]["kind"], "spin", "{a}");
+        assert_eq!(a["anonmm"]["instances"], 1, "one family: {a}");
+        assert!(a["page_map_lock"]["acquired"].as_u64().unwrap() > 0, "{a}");
+        assert!(a.get("pte_chain").is_none(), "{a}");
+        for l in [&m, &p, &a] {
+            assert!(l["i_mmap"]["acquired"].as_u64().unwrap() > 0, "{l}");
+        }
     }
 }

@@ -31,10 +31,14 @@
 //! block count equals the blocks reachable from pages; direct mode holds
 //! exactly one entry.
 
+use rmap_core::locks::era;
 use rmap_core::pgtable::PtePtr;
 use rmap_core::rmap::{MapAt, Objects};
 use rmap_core::walk::Walk;
-use rmap_core::{AnonNeed, Cand, Core, Ctx, Errno, MmId, Pfn, Presets, ReverseMap, VmaId};
+use rmap_core::{
+    Acq, AnonNeed, Cand, Core, Ctx, Errno, Lk, LockClass, LockProtocol, MmId, Pfn, Presets,
+    ReverseMap, VmaId, WorkKind,
+};
 
 /// Anonymous state in the designs before anon_vma (2.5 PTE chains, the
 /// objrmap patches): a VMA's word only says "has anonymous pages", so that
@@ -118,6 +122,8 @@ struct Block {
 /// The pte-chain backend.
 pub struct PteChain {
     shape: Shape,
+    /// Work not yet reported to the core: blocks touched, allocated, freed.
+    pending: [u64; 3],
     /// Only anonymous pages are tracked (objrmap's anonymous fallback);
     /// file pages are the caller's business.
     anon_only: bool,
@@ -131,6 +137,7 @@ impl PteChain {
     fn new(shape: Shape) -> Self {
         PteChain {
             shape,
+            pending: [0; 3],
             anon_only: false,
             heads: Vec::new(),
             blocks: Vec::new(),
@@ -170,6 +177,7 @@ impl PteChain {
         };
         b.ptes[0] = first.0;
         self.live_blocks += 1;
+        self.pending[1] += 1;
         if let Some(i) = self.free_blocks.pop() {
             self.blocks[i as usize] = b;
             i
@@ -181,6 +189,7 @@ impl PteChain {
 
     fn free_block(&mut self, b: u32) {
         self.live_blocks -= 1;
+        self.pending[2] += 1;
         self.free_blocks.push(b);
     }
 
@@ -199,6 +208,7 @@ impl PteChain {
                 Head::Chain(b)
             }
             Head::Chain(h) => {
+                self.pending[0] += 1;
                 let blk = &mut self.blocks[h as usize];
                 if (blk.len as usize) < nrpte {
                     blk.ptes[blk.len as usize] = pte.0;
@@ -226,6 +236,7 @@ impl PteChain {
                 let mut b = Some(h);
                 let mut at = None;
                 while let Some(bi) = b {
+                    self.pending[0] += 1;
                     let blk = &self.blocks[bi as usize];
                     if let Some(i) = blk.ptes[..blk.len as usize]
                         .iter()
@@ -253,6 +264,29 @@ impl PteChain {
         }
     }
 
+    /// Run `f` (an add or remove for `pfn`) under the page's chain lock,
+    /// unless reclaim already holds it around its walk, and report the
+    /// chain work it did.
+    fn locked(&mut self, ctx: &mut Ctx, pfn: Pfn, f: impl FnOnce(&mut Self)) {
+        let inst = pfn.0 as u64;
+        let l = if ctx.locks.is_held(LockClass::PteChain, inst) {
+            Lk::NONE
+        } else {
+            ctx.lock(Acq::excl(LockClass::PteChain, inst))
+        };
+        f(self);
+        self.report_work(ctx);
+        ctx.unlock(l);
+    }
+
+    /// Hand the work counted since the last report to the core.
+    fn report_work(&mut self, ctx: &mut Ctx) {
+        let [touched, alloc, free] = std::mem::take(&mut self.pending);
+        ctx.work(WorkKind::ChainBlock, touched);
+        ctx.work(WorkKind::ObjAlloc, alloc);
+        ctx.work(WorkKind::ObjFree, free);
+    }
+
     /// Every entry of a page's map, in chain order.
     fn entries(&self, pfn: Pfn, out: &mut Vec<PtePtr>) {
         out.clear();
@@ -272,6 +306,9 @@ impl PteChain {
 
     /// Every PTE of `pfn`'s map as a candidate, in chain order.
     fn walk_entries(&self, core: &Core, pfn: Pfn, out: &mut Walk) {
+        // reclaim holds the page's chain lock around its walks
+        // (shrink_list, refill_inactive_zone: 2.6.0)
+        out.hold(Acq::excl(LockClass::PteChain, pfn.0 as u64));
         let push = |out: &mut Walk, p: PtePtr| {
             out.cands.push(Cand {
                 mm: MmId(core.pt.owner(p)),
@@ -286,6 +323,7 @@ impl PteChain {
             Head::Chain(h) => {
                 let mut b = Some(h);
                 while let Some(bi) = b {
+                    out.chain_blocks += 1;
                     let blk = &self.blocks[bi as usize];
                     for &x in &blk.ptes[..blk.len as usize] {
                         push(out, PtePtr(x));
@@ -340,17 +378,21 @@ impl ReverseMap for PteChain {
         anon_flag::absorb(ctx, dst, src);
     }
 
-    fn page_add_anon(&mut self, _ctx: &mut Ctx, pfn: Pfn, at: MapAt, _new_page: bool) {
-        self.add(pfn, at.pte);
+    fn lock_protocol(&self) -> &'static LockProtocol {
+        &era::V2_6_0
     }
-    fn page_add_file(&mut self, _ctx: &mut Ctx, pfn: Pfn, at: MapAt) {
-        self.add(pfn, at.pte);
+
+    fn page_add_anon(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt, _new_page: bool) {
+        self.locked(ctx, pfn, |c| c.add(pfn, at.pte));
     }
-    fn page_dup(&mut self, _ctx: &mut Ctx, pfn: Pfn, _parent: MapAt, child: MapAt) {
-        self.add(pfn, child.pte);
+    fn page_add_file(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt) {
+        self.locked(ctx, pfn, |c| c.add(pfn, at.pte));
     }
-    fn page_remove(&mut self, _ctx: &mut Ctx, pfn: Pfn, at: MapAt) {
-        self.remove(pfn, at.pte);
+    fn page_dup(&mut self, ctx: &mut Ctx, pfn: Pfn, _parent: MapAt, child: MapAt) {
+        self.locked(ctx, pfn, |c| c.add(pfn, child.pte));
+    }
+    fn page_remove(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt) {
+        self.locked(ctx, pfn, |c| c.remove(pfn, at.pte));
     }
     fn page_freed(&mut self, _ctx: &mut Ctx, pfn: Pfn) {
         if let Some(h) = self.heads.get(pfn.idx()) {
@@ -361,8 +403,9 @@ impl ReverseMap for PteChain {
     fn walk(&self, core: &Core, pfn: Pfn, out: &mut Walk) {
         self.walk_entries(core, pfn, out);
     }
-    fn walk_done(&mut self, _ctx: &mut Ctx, pfn: Pfn) {
+    fn walk_done(&mut self, ctx: &mut Ctx, pfn: Pfn) {
         self.collapse(pfn);
+        self.report_work(ctx);
     }
 
     fn objects(&self, _core: &Core, out: &mut Objects) {
@@ -487,7 +530,7 @@ mod tests {
             .map(pte_chain_count)
             .collect();
         assert_eq!(counts, vec![0, 200], "{out}");
-        assert!(!out.contains("failed"), "{out}");
+        assert!(!out.contains(" failed: "), "{out}");
         // the other presets: 15 and 31 entries hold 9 in one block; naive
         // needs a node per mapping
         let expect = [("nrpte15", 100), ("nrpte31", 100), ("naive", 900)];
@@ -551,6 +594,6 @@ check
         assert_eq!(counts, vec![2, 0], "{out}");
         // one page is still mapped: the block went by collapse, not unmap
         assert!(out.contains(r#"{"vmas":1,"rss_anon":1,"#), "{out}");
-        assert!(!out.contains("failed"), "{out}");
+        assert!(!out.contains(" failed: "), "{out}");
     }
 }

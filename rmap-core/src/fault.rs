@@ -22,10 +22,12 @@
 use crate::addr::{PAGE_SIZE, Pfn};
 use crate::error::Errno;
 use crate::frame::{ZERO_PFN, flags as pf};
+use crate::locks::{Acq, LockClass, WorkKind};
 use crate::ops::{Access, Prot};
 use crate::pgtable::PtePtr;
 use crate::pte::{Pte, PteKind};
 use crate::rmap::{AnonNeed, MapAt, ReverseMap};
+use crate::system::Lk;
 use crate::system::System;
 use crate::vma::{MmId, Vma, VmaId, vmf};
 
@@ -185,18 +187,66 @@ impl<R: ReverseMap> System<R> {
                     return Ok(());
                 }
                 self.core.counters.faults += 1;
+                let fl = self.fault_lock(mm, vid);
                 let k = self.wp_fault(vid, addr, p, pfn);
+                self.core.unlock(fl);
                 note(fault, k, &v);
                 k?;
             } else {
                 self.core.counters.faults += 1;
+                let fl = self.fault_lock(mm, vid);
                 let k = self.fault(vid, addr, pte, acc);
+                self.core.unlock(fl);
                 note(fault, k, &v);
                 k?;
             }
         }
         debug_assert!(false, "fault at {addr:#x} did not resolve");
         Err(Errno::EFAULT)
+    }
+
+    /// The lock a page fault runs under: the VMA's own lock for reading
+    /// where the era has per-VMA locks (`lock_vma_under_rcu`), else the
+    /// mm's `mmap_lock` for reading.
+    fn fault_lock(&mut self, mm: MmId, vid: VmaId) -> Lk {
+        let a = if self.core.locks.protocol().vma_lock_faults {
+            Acq::shared(LockClass::VmaLock, vid.0 as u64)
+        } else {
+            Acq::shared(LockClass::MmapLock, mm.0 as u64)
+        };
+        self.core.lock(a)
+    }
+
+    /// `anon_prepare` for a write fault. A fault that runs under the per-VMA
+    /// lock must trylock `mmap_lock` for reading to attach anonymous state
+    /// (`__vmf_anon_prepare`, 6.x; on failure it retries under mmap_lock).
+    fn prepare_anon(&mut self, vid: VmaId) -> Result<(), Errno> {
+        let l = if self.core.locks.protocol().vma_lock_faults
+            && self.rmap.anon_state(&self.core, vid) == 0
+        {
+            let mm = self.core.vmas[vid].mm;
+            let a = Acq::shared(LockClass::MmapLock, mm.0 as u64).try_lock();
+            self.core.lock(a)
+        } else {
+            Lk::NONE
+        };
+        let r = self
+            .rmap
+            .anon_prepare(&mut self.core.ctx(), vid, AnonNeed::WriteFault);
+        self.core.unlock(l);
+        r
+    }
+
+    /// Map `pfn` at `at` with `pte` under the PTE's page-table lock, as a
+    /// fault installs a page (`set_pte_at` and the rmap update under
+    /// `pte_offset_map_lock`).
+    fn map_locked(&mut self, pfn: Pfn, at: MapAt, pte: Pte, new_page: bool) {
+        let l = self
+            .core
+            .lock(Acq::excl(LockClass::Ptl, self.core.ptl(at.mm, at.pte)));
+        self.core.work(WorkKind::PteSet, 1);
+        self.map_one(pfn, at, pte, new_page);
+        self.core.unlock(l);
     }
 
     /// Store a new content token in `pfn` and tell the shadow model.
@@ -237,16 +287,21 @@ impl<R: ReverseMap> System<R> {
         let saved = carried(&v, old);
         if acc == Access::Read {
             let p = self.ensure_pte(v.mm, addr)?;
+            let l = self
+                .core
+                .lock(Acq::excl(LockClass::Ptl, self.core.ptl(v.mm, p)));
+            self.core.work(WorkKind::PteSet, 1);
             self.core.pt.set(
                 p,
                 Pte::present(ZERO_PFN, Prot(prot.0 & !Prot::WRITE), saved),
             );
+            self.core.unlock(l);
             return Ok(FaultKind::Anon);
         }
-        self.rmap
-            .anon_prepare(&mut self.core.ctx(), vid, AnonNeed::WriteFault)?;
+        self.prepare_anon(vid)?;
         let p = self.ensure_pte(v.mm, addr)?;
         let pfn = self.alloc_frame()?;
+        self.core.work(WorkKind::PageCopy, 1); // zeroed
         self.init_anon(pfn, v.pgoff_at(addr), 0);
         let at = MapAt {
             mm: v.mm,
@@ -254,7 +309,7 @@ impl<R: ReverseMap> System<R> {
             addr,
             pte: p,
         };
-        self.map_one(pfn, at, Pte::present(pfn, prot, saved).mkdirty(), true);
+        self.map_locked(pfn, at, Pte::present(pfn, prot, saved).mkdirty(), true);
         Ok(FaultKind::Anon)
     }
 
@@ -268,6 +323,7 @@ impl<R: ReverseMap> System<R> {
             return Ok(p);
         }
         let pfn = self.alloc_frame()?;
+        self.core.work(WorkKind::PageIo, 1); // read in
         let content = self.core.file(file).stored(pgoff);
         let f = self.core.frames.get_mut(pfn);
         f.set(pf::FILE);
@@ -278,6 +334,7 @@ impl<R: ReverseMap> System<R> {
         self.core
             .frames
             .lru_add(pfn, crate::frame::LruList::InactiveFile);
+        self.lru_added();
         self.core.file_mut(file).cache.insert(pgoff, pfn);
         Ok(pfn)
     }
@@ -297,8 +354,7 @@ impl<R: ReverseMap> System<R> {
             // Linux's do_cow_fault prepares the anon_vma before it asks the
             // file for the page, so even a write that ends in SIGBUS leaves
             // the VMA with anonymous state (it decides later merges).
-            self.rmap
-                .anon_prepare(&mut self.core.ctx(), vid, AnonNeed::WriteFault)?;
+            self.prepare_anon(vid)?;
         }
         if pgoff >= self.core.file(file).pages() {
             return Err(Errno::EFAULT); // SIGBUS
@@ -319,9 +375,10 @@ impl<R: ReverseMap> System<R> {
             self.unlock_page(page);
             let new = new?;
             self.core.counters.cow_faults += 1;
+            self.core.work(WorkKind::PageCopy, 1);
             let content = self.core.frames.get(page).content;
             self.init_anon(new, v.pgoff_at(addr), content);
-            self.map_one(new, at, Pte::present(new, prot, saved).mkdirty(), true);
+            self.map_locked(new, at, Pte::present(new, prot, saved).mkdirty(), true);
             return Ok(FaultKind::Cow);
         }
         let mut pte = Pte::present(page, Prot(prot.0 & !Prot::WRITE), saved);
@@ -329,7 +386,7 @@ impl<R: ReverseMap> System<R> {
             pte = pte.mkwrite().mkdirty();
             self.core.frames.get_mut(page).set(pf::DIRTY);
         }
-        self.map_one(page, at, pte, false);
+        self.map_locked(page, at, pte, false);
         Ok(FaultKind::File)
     }
 
@@ -346,12 +403,25 @@ impl<R: ReverseMap> System<R> {
                 v.is_shared()
             };
             if reuse {
+                // a swap-cache page is reused only under its page lock,
+                // which the fault trylocks (do_wp_page, wp_can_reuse_anon_folio)
+                let pl = if f.has(pf::SWAPCACHE) {
+                    let l = Acq::excl(LockClass::PageLock, pfn.0 as u64).try_lock();
+                    self.core.lock(l)
+                } else {
+                    Lk::NONE
+                };
                 if f.has(pf::SWAPCACHE) {
                     self.delete_from_swap_cache(pfn);
                 }
+                self.core.unlock(pl);
                 if !f.has(pf::ANON) {
                     self.core.frames.get_mut(pfn).set(pf::DIRTY);
                 }
+                let l = self
+                    .core
+                    .lock(Acq::excl(LockClass::Ptl, self.core.ptl(v.mm, p)));
+                self.core.work(WorkKind::PteSet, 1);
                 self.core.pt.set(p, pte.mkwrite().mkdirty());
                 if f.has(pf::ANON) {
                     let at = MapAt {
@@ -362,6 +432,7 @@ impl<R: ReverseMap> System<R> {
                     };
                     self.rmap.page_reuse(&mut self.core.ctx(), pfn, at);
                 }
+                self.core.unlock(l);
                 return Ok(FaultKind::of_vma(&v));
             }
         }
@@ -370,10 +441,7 @@ impl<R: ReverseMap> System<R> {
         if !is_zero {
             self.lock_page(pfn);
         }
-        let new = self
-            .rmap
-            .anon_prepare(&mut self.core.ctx(), vid, AnonNeed::WriteFault)
-            .and_then(|_| self.alloc_frame());
+        let new = self.prepare_anon(vid).and_then(|_| self.alloc_frame());
         if !is_zero {
             self.unlock_page(pfn);
         }
@@ -384,6 +452,7 @@ impl<R: ReverseMap> System<R> {
             "a locked page's PTE changed"
         );
         self.core.counters.cow_faults += 1;
+        self.core.work(WorkKind::PageCopy, 1);
         let content = self.core.frames.get(pfn).content;
         self.init_anon(new, v.pgoff_at(addr), content);
         let at = MapAt {
@@ -394,13 +463,16 @@ impl<R: ReverseMap> System<R> {
         };
         let prot = page_prot(&v, pte);
         let saved = carried(&v, pte);
-        if is_zero {
-            self.core.pt.set(p, Pte::NONE);
-        } else {
-            self.core.pt.set(p, Pte::NONE);
+        let l = self
+            .core
+            .lock(Acq::excl(LockClass::Ptl, self.core.ptl(v.mm, p)));
+        self.core.pt.set(p, Pte::NONE);
+        if !is_zero {
             self.unmap_one(pfn, at, pte.dirty());
         }
+        self.core.work(WorkKind::PteSet, 1);
         self.map_one(new, at, Pte::present(new, prot, saved).mkdirty(), true);
+        self.core.unlock(l);
         Ok(FaultKind::Cow)
     }
 
@@ -422,9 +494,14 @@ impl<R: ReverseMap> System<R> {
                 self.init_anon(pfn, v.pgoff_at(addr), content);
                 self.add_to_swap_cache(pfn, slot);
                 self.core.counters.swapins += 1;
+                self.core.work(WorkKind::PageIo, 1);
                 (pfn, true)
             }
         };
+        // do_swap_page: lock_page (sleeping), then the page-table lock
+        let pl = self
+            .core
+            .lock(Acq::excl(LockClass::PageLock, page.0 as u64));
         let p = self
             .core
             .pte_ptr(v.mm, addr)
@@ -437,6 +514,10 @@ impl<R: ReverseMap> System<R> {
             addr,
             pte: p,
         };
+        let l = self
+            .core
+            .lock(Acq::excl(LockClass::Ptl, self.core.ptl(v.mm, p)));
+        self.core.work(WorkKind::PteSet, 1);
         self.map_one(
             page,
             at,
@@ -445,6 +526,8 @@ impl<R: ReverseMap> System<R> {
         );
         self.core.mm_mut(v.mm).swap_ents -= 1;
         self.swap_put(slot);
+        self.core.unlock(l);
+        self.core.unlock(pl);
         // a swap-cache hit reads nothing from the device
         Ok(if fresh {
             FaultKind::SwapIn

@@ -11,9 +11,11 @@
 
 use crate::error::{Errno, OpError};
 use crate::frame::{ZERO_PFN, flags as pf};
+use crate::locks::{Acq, LockClass, WorkKind};
 use crate::ops::Pid;
 use crate::pte::PteKind;
 use crate::rmap::{MapAt, ReverseMap};
+use crate::system::Lk;
 use crate::system::System;
 use crate::vma::{MmId, Vma, VmaId, vmf};
 use crate::vmaops::Zap;
@@ -27,10 +29,21 @@ impl<R: ReverseMap> System<R> {
         }
         let cm = self.spawn(child)?;
         self.core.counters.forks += 1;
+        // dup_mmap write-locks the parent's mmap_lock, and the child's
+        // nested inside it from 2.6.15 on
+        let pl = self.core.lock(Acq::excl(LockClass::MmapLock, pm.0 as u64));
+        let cl = if self.core.locks.protocol().fork_locks_child {
+            self.core
+                .lock(Acq::excl(LockClass::MmapLock, cm.0 as u64).nested())
+        } else {
+            Lk::NONE
+        };
         let res = self
             .rmap
             .fork_mm(&mut self.core.ctx(), pm, cm)
             .and_then(|_| self.dup_mmap(pm, cm));
+        self.core.unlock(cl);
+        self.core.unlock(pl);
         if let Err(e) = res {
             self.teardown(cm);
             self.pids.remove(&child);
@@ -45,6 +58,7 @@ impl<R: ReverseMap> System<R> {
         let parents: Vec<VmaId> = self.core.mm(pm).vmas.values().copied().collect();
         for pv in parents {
             let v = self.core.vmas[pv];
+            self.core.work(WorkKind::VmaVisit, 1);
             if v.has(vmf::DONTCOPY) {
                 continue;
             }
@@ -82,11 +96,33 @@ impl<R: ReverseMap> System<R> {
         let root = self.core.mm(pm).root;
         let mut buf = Vec::new();
         self.core.pt.collect(root, v.start, v.end, &mut buf);
+        // The child's table lock, then the parent's nested in it, held per
+        // pair of tables (copy_pte_range); released around an allocation.
+        let mut held: Option<(u32, u32, Lk, Lk)> = None;
         for (pp, va) in buf {
-            let cp = self.ensure_pte(cm, va)?;
+            let cp = match self.core.pte_ptr(cm, va) {
+                Some(cp) => cp,
+                None => {
+                    self.release_pair(held.take());
+                    self.ensure_pte(cm, va)?
+                }
+            };
+            if held.is_none_or(|(c, p, ..)| (c, p) != (cp.slot(), pp.slot())) {
+                self.release_pair(held.take());
+                let dl = self
+                    .core
+                    .lock(Acq::excl(LockClass::Ptl, self.core.ptl(cm, cp)));
+                let sl = self
+                    .core
+                    .lock(Acq::excl(LockClass::Ptl, self.core.ptl(pm, pp)).nested());
+                held = Some((cp.slot(), pp.slot(), dl, sl));
+            }
             // Read the parent's entry only now: allocating the child's table
             // may have reclaimed the page it mapped.
             let pte = self.core.pt.get(pp);
+            if !pte.is_none() {
+                self.core.work(WorkKind::PteCopy, 1);
+            }
             match pte.kind() {
                 PteKind::None => {}
                 PteKind::Present(pfn) if pfn == ZERO_PFN => self.core.pt.set(cp, pte.mkold()),
@@ -125,7 +161,10 @@ impl<R: ReverseMap> System<R> {
                     self.rmap.page_dup(&mut self.core.ctx(), pfn, pat, cat);
                 }
                 PteKind::Swap { slot } => {
+                    // swap_duplicate
+                    let l = self.core.lock(Acq::excl(LockClass::SwapLock, 0));
                     self.core.swap.slot_mut(slot).count += 1;
+                    self.core.unlock(l);
                     self.core.mm_mut(cm).swap_ents += 1;
                     self.core.pt.set(cp, pte);
                 }
@@ -134,24 +173,44 @@ impl<R: ReverseMap> System<R> {
                 }
             }
         }
+        self.release_pair(held);
         Ok(())
+    }
+
+    /// Release the pair of page-table locks fork's copy holds.
+    fn release_pair(&mut self, held: Option<(u32, u32, Lk, Lk)>) {
+        if let Some((_, _, dl, sl)) = held {
+            self.core.unlock(sl);
+            self.core.unlock(dl);
+        }
     }
 
     /// Zap and remove every VMA of `mm` and free its page tables (the mm
     /// itself stays allocated).
+    ///
+    /// `exit_mmap` write-locks the mm in the eras that do (6.x); before,
+    /// the last user of an mm tore it down with no `mmap_lock`.
     pub(crate) fn teardown(&mut self, mm: MmId) {
+        let l = if self.core.locks.protocol().exit_takes_mmap {
+            self.core.lock(Acq::excl(LockClass::MmapLock, mm.0 as u64))
+        } else {
+            Lk::NONE
+        };
         let ids: Vec<VmaId> = self.core.mm(mm).vmas.values().copied().collect();
         for id in ids {
             let v = self.core.vmas[id];
+            self.core.work(WorkKind::VmaVisit, 1);
             self.zap_range(id, v.start, v.end, Zap::Unmap);
             self.remove_vma(id);
         }
         let root = self.core.mm(mm).root;
         let mut freed = Vec::new();
         self.core.pt.free_all(root, &mut freed);
+        self.core.work(WorkKind::ObjFree, freed.len() as u64);
         for pfn in freed {
             self.core.frames.free(pfn);
         }
+        self.core.unlock(l);
     }
 
     /// End process `pid` and free its address space.

@@ -25,6 +25,8 @@
 //!   checks in `docs/linux-semantics.md`);
 //! - [`rmap`]: the [`ReverseMap`] trait, the hook context [`Ctx`], the
 //!   preset registry trait [`Presets`] and the [`Scan`] baseline;
+//! - [`locks`]: each era's lock protocol (classes, kinds, the lock order,
+//!   written once there) and the record of acquisitions and work units;
 //! - [`walk`]: what a reverse-map walk reports, and the walks the core
 //!   shares (a scan of every page table, the file walk through `i_mmap`);
 //! - `validate`, `shadow`: [`System::validate`] and
@@ -43,7 +45,7 @@
 //! returns what the shadow model predicts, across COW, fork, swap,
 //! writeback and remap_file_pages.
 //!
-//! Lock order and concurrency: see [`system`].
+//! Lock order and the lock record: see [`locks`].
 
 pub mod addr;
 #[cfg(any(test, feature = "testing"))]
@@ -54,6 +56,7 @@ pub mod file;
 mod fork;
 pub mod frame;
 pub mod itree;
+pub mod locks;
 mod mem;
 pub mod ops;
 pub mod pgtable;
@@ -76,10 +79,11 @@ pub use addr::{PAGE_SIZE, Pfn, PgOff};
 pub use error::{Errno, OpError};
 pub use fault::{FaultKind, Observer};
 pub use file::IMapShape;
+pub use locks::{Acq, LockClass, LockProtocol, LockRecording, WorkKind};
 pub use mem::SWAP_CLUSTER_MAX;
 pub use ops::{Access, Advice, MapFlags, MergePolicy, Op, Pid, Prot};
 pub use rmap::{AnonNeed, Ctx, MapAt, Objects, Presets, ReverseMap, Scan};
-pub use system::{Config, Core, System};
+pub use system::{Config, Core, Lk, System};
 pub use vma::{FileId, MmId, Vma, VmaId};
 pub use vmaops::MmapReq;
 pub use walk::{Cand, Walk, WalkStats};

@@ -5,6 +5,7 @@
 use crate::addr::Pfn;
 use crate::error::Errno;
 use crate::frame::{LruList, ZERO_PFN, flags as pf};
+use crate::locks::{Acq, LockClass, WorkKind};
 use crate::pgtable::PtePtr;
 use crate::rmap::{MapAt, ReverseMap};
 use crate::system::System;
@@ -75,8 +76,15 @@ impl<R: ReverseMap> System<R> {
                 }
             }
         }
-        // Reclaim never frees page tables, so `need` still holds.
-        Ok(self.core.pt.ensure(root, addr, &mut frames))
+        // Reclaim never frees page tables, so `need` still holds. New
+        // tables are installed under the mm's page_table_lock.
+        self.core.work(WorkKind::ObjAlloc, need as u64);
+        let l = self
+            .core
+            .lock(Acq::excl(LockClass::Ptl, self.core.mm_ptl(mm)));
+        let p = self.core.pt.ensure(root, addr, &mut frames);
+        self.core.unlock(l);
+        Ok(p)
     }
 
     /// Take the page lock (reclaim skips locked pages).
@@ -95,6 +103,18 @@ impl<R: ReverseMap> System<R> {
         f.index = index;
         f.content = content;
         self.core.frames.lru_add(pfn, LruList::ActiveAnon);
+        self.lru_added();
+    }
+
+    /// A page joined an LRU list: pages are added in batches (pagevecs),
+    /// one LRU lock acquisition per batch of the era's size.
+    pub(crate) fn lru_added(&mut self) {
+        self.lru_pending += 1;
+        if self.lru_pending >= self.core.locks.protocol().lru_batch {
+            self.lru_pending = 0;
+            let l = self.core.lock(Acq::excl(LockClass::LruLock, 0));
+            self.core.unlock(l);
+        }
     }
 
     /// Return an unmapped, uncached page to the free pool.
@@ -179,10 +199,13 @@ impl<R: ReverseMap> System<R> {
     /// none is left, the slot is freed, and its swap-cache page with it if
     /// nothing maps that page.
     pub(crate) fn swap_put(&mut self, slot: u32) {
+        let l = self.core.lock(Acq::excl(LockClass::SwapLock, 0));
         let s = self.core.swap.slot_mut(slot);
         debug_assert!(s.count > 0);
         s.count -= 1;
-        if s.count > 0 {
+        let left = s.count;
+        self.core.unlock(l);
+        if left > 0 {
             return;
         }
         if let Some(pfn) = self.core.swap.cached(slot) {

@@ -106,6 +106,11 @@ impl Advice {
     pub fn parse(s: &str) -> Option<Advice> {
         Advice::ALL.into_iter().find(|a| a.as_str() == s)
     }
+    /// Whether the advice changes VMA flags (and so needs `mmap_lock` for
+    /// writing: `madvise_need_mmap_write`).
+    pub fn changes_flags(self) -> bool {
+        matches!(self, Advice::DontFork | Advice::DoFork | Advice::WipeOnFork)
+    }
 }
 
 /// Reverse-mapping-independent merge policy for VMAs.

@@ -13,11 +13,14 @@
 
 use crate::addr::Pfn;
 use crate::frame::{LruList, flags as pf};
+use crate::locks::{Acq, LockClass, WorkKind};
 use crate::mem::SWAP_CLUSTER_MAX;
 use crate::pte::Pte;
 use crate::rmap::{MapAt, ReverseMap};
+use crate::system::Lk;
 use crate::system::System;
 use crate::vma::vmf;
+use crate::walk::{Cand, Walk};
 
 impl<R: ReverseMap> System<R> {
     /// Try to free `nr` frames; returns how many were freed. The wall time
@@ -40,6 +43,9 @@ impl<R: ReverseMap> System<R> {
             let mut scanned = 0;
             for list in [LruList::InactiveFile, LruList::InactiveAnon] {
                 let n = SWAP_CLUSTER_MAX.min(self.core.frames.lru_len(list));
+                if n > 0 {
+                    self.lru_isolate();
+                }
                 for _ in 0..n {
                     if freed >= nr || budget == 0 {
                         break;
@@ -74,6 +80,9 @@ impl<R: ReverseMap> System<R> {
     fn refill(&mut self, anon: bool) {
         let (act, inact) = (LruList::of(anon, true), LruList::of(anon, false));
         let mut n = SWAP_CLUSTER_MAX.min(self.core.frames.lru_len(act));
+        if n > 0 && self.core.frames.lru_len(inact) < self.core.frames.lru_len(act) {
+            self.lru_isolate();
+        }
         while n > 0 && self.core.frames.lru_len(inact) < self.core.frames.lru_len(act) {
             n -= 1;
             let Some(pfn) = self.core.frames.lru_tail(act) else {
@@ -92,9 +101,18 @@ impl<R: ReverseMap> System<R> {
         }
     }
 
+    /// Isolating a batch of pages from an LRU list takes the LRU lock once
+    /// (`isolate_lru_pages`, `shrink_active_list`); the walks run after it
+    /// is dropped (2.5.33 on).
+    fn lru_isolate(&mut self) {
+        let l = self.core.lock(Acq::excl(LockClass::LruLock, 0));
+        self.core.unlock(l);
+    }
+
     /// When both inactive lists are empty, deactivate one batch regardless
     /// of balance, so that reclaim always makes progress.
     fn deactivate_all_scan(&mut self) {
+        self.lru_isolate();
         for anon in [false, true] {
             let (act, inact) = (LruList::of(anon, true), LruList::of(anon, false));
             for _ in 0..SWAP_CLUSTER_MAX {
@@ -113,7 +131,19 @@ impl<R: ReverseMap> System<R> {
     /// Try to free one LRU page. `ignore_refs` skips the referenced check
     /// (MADV_PAGEOUT). Returns whether the frame was freed; a page that
     /// stays is moved off the tail.
+    ///
+    /// Reclaim trylocks the page (`shrink_list`'s `TestSetPageLocked`,
+    /// `shrink_folio_list`'s `folio_trylock`) and holds it throughout.
     pub(crate) fn shrink_page(&mut self, pfn: Pfn, ignore_refs: bool) -> bool {
+        let l = self
+            .core
+            .lock(Acq::excl(LockClass::PageLock, pfn.0 as u64).try_lock());
+        let freed = self.shrink_locked(pfn, ignore_refs);
+        self.core.unlock(l);
+        freed
+    }
+
+    fn shrink_locked(&mut self, pfn: Pfn, ignore_refs: bool) -> bool {
         let f = *self.core.frames.get(pfn);
         let anon = f.has(pf::ANON);
         if f.has(pf::LOCKED) {
@@ -133,7 +163,11 @@ impl<R: ReverseMap> System<R> {
         }
         if anon {
             if !f.has(pf::SWAPCACHE) {
-                match self.core.swap.alloc() {
+                // add_to_swap: get_swap_page under the swap lock
+                let sl = self.core.lock(Acq::excl(LockClass::SwapLock, 0));
+                let slot = self.core.swap.alloc();
+                self.core.unlock(sl);
+                match slot {
                     Some(slot) => self.add_to_swap_cache(pfn, slot),
                     None => {
                         self.core.frames.lru_move(pfn, LruList::ActiveAnon);
@@ -153,6 +187,7 @@ impl<R: ReverseMap> System<R> {
             let slot = self.core.frames.get(pfn).private;
             self.core.swap.slot_mut(slot).content = self.core.frames.get(pfn).content;
             self.core.counters.swapouts += 1;
+            self.core.work(WorkKind::PageIo, 1);
             self.delete_from_swap_cache(pfn);
         } else {
             if f.mapcount > 0 {
@@ -171,6 +206,7 @@ impl<R: ReverseMap> System<R> {
             }
             file_obj.cache.remove(&f.index);
             self.core.counters.writebacks += dirty as u64;
+            self.core.work(WorkKind::PageIo, dirty as u64);
             self.core.frames.get_mut(pfn).refcount -= 1;
             self.core.counters.file_evictions += 1;
         }
@@ -179,45 +215,79 @@ impl<R: ReverseMap> System<R> {
         true
     }
 
-    /// Run the backend's walk for `pfn` into the reused buffer and count it.
-    fn run_walk(&mut self, pfn: Pfn) -> crate::walk::Walk {
+    /// Run the backend's walk for `pfn` into the reused buffer and count
+    /// it; record the locks the walk holds (released by
+    /// [`System::end_walk`]) and its work. `referenced` for
+    /// page_referenced's walk.
+    fn run_walk(&mut self, pfn: Pfn, referenced: bool) -> Walk {
         let mut w = std::mem::take(&mut self.walkbuf);
         w.clear();
+        w.referenced = referenced;
         self.rmap.walk(&self.core, pfn, &mut w);
+        debug_assert!(self.walk_locks.is_empty());
+        for &a in &w.holds {
+            let l = self.core.lock(a);
+            self.walk_locks.push(l);
+        }
         self.rmap.walk_done(&mut self.core.ctx(), pfn);
         let s = &mut self.core.walk_stats;
         s.walks += 1;
         s.vmas_visited += w.vmas_visited;
         s.ptes_checked += w.ptes_scanned + w.cands.len() as u64;
+        self.core.work(WorkKind::VmaVisit, w.vmas_visited);
+        self.core.work(WorkKind::PteCheck, w.ptes_scanned);
+        self.core.work(WorkKind::ChainBlock, w.chain_blocks);
         w
     }
 
-    /// The PTE of a walk candidate if it maps `pfn`, with its VMA.
-    fn resolve(&self, pfn: Pfn, c: &crate::walk::Cand) -> Option<MapAt> {
-        let m = self.core.mms.get(c.mm.0 as usize)?.as_ref()?;
-        let p = match c.pte {
-            Some(p) => p,
-            None => self.core.pt.lookup(m.root, c.addr)?,
-        };
-        if self.core.pt.get(p).pfn() != Some(pfn) {
-            return None;
+    /// The walk `w` is done: release its locks and keep its buffer.
+    fn end_walk(&mut self, w: Walk) {
+        while let Some(l) = self.walk_locks.pop() {
+            self.core.unlock(l);
         }
-        let vma = c.vma.or_else(|| self.core.find_vma(c.mm, c.addr))?;
-        Some(MapAt {
+        self.walkbuf = w;
+    }
+
+    /// The PTE of a walk candidate if it maps `pfn`, with its VMA; the
+    /// page-table lock of the candidate's PTE is taken (recorded) as the
+    /// era's walk takes it, and returned with it.
+    fn resolve(&mut self, pfn: Pfn, c: &Cand, referenced: bool) -> (Option<MapAt>, Lk) {
+        let Some(m) = self.core.mms.get(c.mm.0 as usize).and_then(|m| m.as_ref()) else {
+            return (None, Lk::NONE);
+        };
+        let Some(p) = c.pte.or_else(|| self.core.pt.lookup(m.root, c.addr)) else {
+            return (None, Lk::NONE);
+        };
+        let proto = self.core.locks.protocol();
+        let lk = if referenced && !proto.referenced_ptl {
+            Lk::NONE
+        } else {
+            let mut a = Acq::excl(LockClass::Ptl, self.core.ptl(c.mm, p));
+            a.try_ = proto.walk_ptl_try;
+            self.core.lock(a)
+        };
+        self.core.work(WorkKind::PteCheck, 1);
+        if self.core.pt.get(p).pfn() != Some(pfn) {
+            return (None, lk);
+        }
+        let vma = c.vma.or_else(|| self.core.find_vma(c.mm, c.addr));
+        let at = vma.map(|vma| MapAt {
             mm: c.mm,
             vma,
             addr: c.addr,
             pte: p,
-        })
+        });
+        (at, lk)
     }
 
     /// Test and clear the accessed bit of every PTE that maps `pfn`;
     /// returns how many were set (`page_referenced`).
     pub fn page_referenced(&mut self, pfn: Pfn) -> u32 {
-        let w = self.run_walk(pfn);
+        let w = self.run_walk(pfn, true);
         let mut refs = 0;
         for c in &w.cands {
-            if let Some(at) = self.resolve(pfn, c) {
+            let (at, lk) = self.resolve(pfn, c, true);
+            if let Some(at) = at {
                 self.core.walk_stats.hits += 1;
                 let pte = self.core.pt.get(at.pte);
                 if pte.accessed() {
@@ -225,22 +295,25 @@ impl<R: ReverseMap> System<R> {
                     refs += 1;
                 }
             }
+            self.core.unlock(lk);
         }
-        self.walkbuf = w;
+        self.end_walk(w);
         refs
     }
 
     /// How many PTEs map `pfn`, found through the walk.
     pub fn page_mapped_count(&mut self, pfn: Pfn) -> u32 {
-        let w = self.run_walk(pfn);
+        let w = self.run_walk(pfn, false);
         let mut n = 0;
         for c in &w.cands {
-            if self.resolve(pfn, c).is_some() {
+            let (at, lk) = self.resolve(pfn, c, false);
+            if at.is_some() {
                 self.core.walk_stats.hits += 1;
                 n += 1;
             }
+            self.core.unlock(lk);
         }
-        self.walkbuf = w;
+        self.end_walk(w);
         n
     }
 
@@ -249,9 +322,11 @@ impl<R: ReverseMap> System<R> {
     /// VMA, a protection marker where the page had its own protection, else
     /// none.
     pub fn try_to_unmap(&mut self, pfn: Pfn) {
-        let w = self.run_walk(pfn);
+        let w = self.run_walk(pfn, false);
         for c in &w.cands {
-            let Some(at) = self.resolve(pfn, c) else {
+            let (at, lk) = self.resolve(pfn, c, false);
+            let Some(at) = at else {
+                self.core.unlock(lk);
                 continue;
             };
             self.core.walk_stats.hits += 1;
@@ -265,7 +340,10 @@ impl<R: ReverseMap> System<R> {
             };
             let new = if f.has(pf::ANON) {
                 debug_assert!(f.has(pf::SWAPCACHE));
+                // swap_duplicate
+                let sl = self.core.lock(Acq::excl(LockClass::SwapLock, 0));
                 self.core.swap.slot_mut(f.private).count += 1;
+                self.core.unlock(sl);
                 self.core.mm_mut(at.mm).swap_ents += 1;
                 Pte::swap(f.private, saved)
             } else if v.has(vmf::NONLINEAR) {
@@ -276,8 +354,10 @@ impl<R: ReverseMap> System<R> {
                 Pte::NONE
             };
             self.core.pt.set(at.pte, new);
+            self.core.work(WorkKind::PteZap, 1);
             self.unmap_one(pfn, at, pte.dirty());
+            self.core.unlock(lk);
         }
-        self.walkbuf = w;
+        self.end_walk(w);
     }
 }

@@ -38,6 +38,10 @@ pub struct StatsAll {
     pub kernel_bytes_peak: u64,
     pub backend: String,
     pub counters: Counters,
+    /// Per lock class of the preset's era (see `rmap_core::locks`).
+    pub locks: std::collections::BTreeMap<&'static str, crate::locks::ClassReport>,
+    /// Work units done since the trace began, by kind.
+    pub work: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// `stats PID` as one JSON object.
@@ -104,6 +108,11 @@ impl<R: ReverseMap> System<R> {
             kernel_bytes_peak: self.peak_kernel_bytes.max(o.kernel_bytes()),
             backend: format!("{}:{}", self.rmap.name(), self.rmap.preset()),
             counters: self.core.counters,
+            locks: self.core.locks.report(),
+            work: crate::locks::WorkKind::ALL
+                .iter()
+                .map(|&k| (k.name(), self.core.locks.work_done()[k as usize]))
+                .collect(),
         }
     }
 

@@ -46,8 +46,10 @@ use std::ops::Deref;
 
 use crate::addr::Pfn;
 use crate::error::Errno;
+use crate::locks::{Acq, LockProtocol, WorkKind};
 use crate::pgtable::PtePtr;
 use crate::system::Core;
+use crate::system::Lk;
 use crate::vma::{MmId, VmaId};
 use crate::walk::Walk;
 
@@ -116,6 +118,21 @@ impl<'a> Ctx<'a> {
     pub fn set_anon(&mut self, vma: VmaId, word: u64) {
         self.core.vmas[vma].anon = word;
     }
+    /// Record the acquisition `a` of a backend lock (see
+    /// [`crate::locks`]); release it with [`Ctx::unlock`].
+    #[inline]
+    pub fn lock(&mut self, a: Acq) -> Lk {
+        self.core.lock(a)
+    }
+    #[inline]
+    pub fn unlock(&mut self, l: Lk) {
+        self.core.unlock(l);
+    }
+    /// Count `n` units of the backend's own work (objects, chain blocks).
+    #[inline]
+    pub fn work(&mut self, kind: WorkKind, n: u64) {
+        self.core.work(kind, n);
+    }
     /// Set an anonymous frame's `mapping` word (the backend's, see
     /// [`crate::frame`]).
     #[inline]
@@ -152,6 +169,10 @@ pub trait ReverseMap: Send + Sync + 'static {
     /// The `i_mmap` shape this preset needs, if it insists on one.
     fn i_mmap_shape(&self) -> Option<crate::file::IMapShape> {
         None
+    }
+    /// The lock protocol of the preset's era (default: Linux 6.18).
+    fn lock_protocol(&self) -> &'static LockProtocol {
+        &crate::locks::era::V6_18
     }
 
     // ----- address spaces -----
@@ -262,6 +283,9 @@ impl ReverseMap for Scan {
     fn name(&self) -> &'static str {
         "scan"
     }
+    fn lock_protocol(&self) -> &'static LockProtocol {
+        &crate::locks::era::V2_4
+    }
     fn preset(&self) -> &'static str {
         "default"
     }
@@ -370,5 +394,41 @@ check
     #[should_panic(expected = "output differs")]
     fn the_suite_fails_a_broken_backend() {
         crate::conformance::run_suite(Forgetful::default);
+    }
+
+    /// A backend that takes the mm's `mmap_lock` when a page is mapped,
+    /// i.e. inside the fault's VMA lock and page-table lock: the wrong order.
+    #[derive(Default)]
+    struct Inverted(Scan);
+
+    impl ReverseMap for Inverted {
+        fn name(&self) -> &'static str {
+            "inverted"
+        }
+        fn preset(&self) -> &'static str {
+            "default"
+        }
+        fn anon_prepare(&mut self, ctx: &mut Ctx, vma: VmaId, why: AnonNeed) -> Result<(), Errno> {
+            self.0.anon_prepare(ctx, vma, why)
+        }
+        fn page_add_anon(&mut self, ctx: &mut Ctx, _: Pfn, at: MapAt, _: bool) {
+            let l = ctx.lock(Acq::excl(crate::LockClass::MmapLock, at.mm.0 as u64));
+            ctx.unlock(l);
+        }
+        fn walk(&self, core: &Core, pfn: Pfn, out: &mut Walk) {
+            core.scan_walk(pfn, out);
+        }
+    }
+
+    #[test]
+    fn the_lock_check_catches_a_wrong_order() {
+        let trace = "mmap 1 0x100000000000 4K rw- private\ntouch 1 0x100000000000 4K w\ncheck\n";
+        let out = crate::conformance::run_trace(Inverted::default(), trace).unwrap();
+        assert!(
+            out.starts_with(
+                "check 3 failed: lock order (6.18): mmap_lock taken while holding vma_lock"
+            ),
+            "{out}"
+        );
     }
 }

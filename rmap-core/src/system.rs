@@ -26,6 +26,7 @@ use crate::error::{Errno, OpError};
 use crate::fault::Observer;
 use crate::file::{File, IMapShape};
 use crate::frame::FrameTable;
+use crate::locks::{Acq, LockClass, LockRecorder, LockRecording, Mode, WorkKind};
 use crate::ops::{MergePolicy, Pid};
 use crate::ops::{Op, StatsTarget};
 use crate::pgtable::{PageTables, PtePtr};
@@ -36,6 +37,21 @@ use crate::shadow::Shadow;
 use crate::swap::Swap;
 use crate::vma::{FileId, MmId, Vma, VmaArena, VmaId};
 use crate::walk::{Walk, WalkStats};
+
+/// Instance ids of split page-table locks carry this bit, so that they
+/// never equal an mm's `page_table_lock` instance (the mm id).
+const SPLIT_PTL: u64 = 1 << 40;
+
+/// A recorded acquisition to release ([`Core::lock`], [`Core::unlock`]);
+/// empty when the class does not exist in the era or recording is off.
+#[must_use = "release it with unlock"]
+#[derive(Clone, Copy, Debug)]
+pub struct Lk(Option<Acq>);
+
+impl Lk {
+    /// Nothing taken.
+    pub const NONE: Lk = Lk(None);
+}
 
 /// Model settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +76,9 @@ pub struct Config {
     /// exec-only page is readable, as the page tables cannot say otherwise.
     /// The live-kernel tools set it to the host's value unless a trace does.
     pub pkeys: bool,
+    /// How much of the lock record to keep (default: per-class
+    /// statistics, which `stats all` reports).
+    pub locks: LockRecording,
 }
 
 impl Default for Config {
@@ -73,6 +92,7 @@ impl Default for Config {
             i_mmap: IMapShape::IntervalTree,
             integrity: true,
             pkeys: true,
+            locks: LockRecording::Stats,
         }
     }
 }
@@ -135,6 +155,8 @@ pub struct Core {
     pub counters: Counters,
     /// Allocation below this many free frames starts direct reclaim.
     pub watermark: u64,
+    /// The lock record and the work counters (see [`crate::locks`]).
+    pub locks: LockRecorder,
     free_mm_ids: Vec<u32>,
 }
 
@@ -218,6 +240,42 @@ impl Core {
         out.add("page_table", self.pt.live(), sizes::PAGE_TABLE);
     }
 
+    /// Record the acquisition `a` (see [`crate::locks`]); pass the result
+    /// to [`Core::unlock`].
+    #[inline]
+    pub fn lock(&mut self, a: Acq) -> Lk {
+        Lk(self.locks.acquire(a).then_some(a))
+    }
+    /// Record the release of what [`Core::lock`] took.
+    #[inline]
+    pub fn unlock(&mut self, l: Lk) {
+        if let Some(a) = l.0 {
+            self.locks.release(a);
+        }
+    }
+    /// Count `n` units of work of `kind`.
+    #[inline]
+    pub fn work(&mut self, kind: WorkKind, n: u64) {
+        self.locks.work(kind, n);
+    }
+    /// The page-table lock instance that guards PTE `p` of `mm`: the
+    /// table's own lock with split page-table locks, else the mm's
+    /// `page_table_lock`.
+    #[inline]
+    pub fn ptl(&self, mm: MmId, p: PtePtr) -> u64 {
+        if self.locks.protocol().split_ptl {
+            SPLIT_PTL | p.slot() as u64
+        } else {
+            self.mm_ptl(mm)
+        }
+    }
+    /// The mm's own `page_table_lock` (also the upper-level tables' lock
+    /// and, in Linux, what `anon_vma_prepare` attaches under).
+    #[inline]
+    pub fn mm_ptl(&self, mm: MmId) -> u64 {
+        mm.0 as u64
+    }
+
     /// The context a backend hook gets: the core to read, the backend's
     /// own words to write.
     #[inline]
@@ -249,6 +307,11 @@ pub struct System<R: ReverseMap> {
     pub(crate) walkbuf: Walk,
     /// Reused PTE list buffer.
     pub(crate) ptebuf: Vec<(PtePtr, u64)>,
+    /// The locks the current walk holds (see `run_walk`).
+    pub(crate) walk_locks: Vec<Lk>,
+    /// Pages added to an LRU list since the last LRU lock (`lru_added`).
+    pub(crate) lru_pending: u32,
+
     /// Peak kernel-equivalent bytes seen at the end of any op.
     pub peak_kernel_bytes: u64,
     /// Wall time spent in reclaim (explicit and direct), in nanoseconds.
@@ -286,6 +349,7 @@ impl<R: ReverseMap> System<R> {
             walk_stats: WalkStats::default(),
             counters: Counters::default(),
             watermark,
+            locks: LockRecorder::new(rmap.lock_protocol(), cfg.locks),
             free_mm_ids: Vec::new(),
             cfg: cfg.clone(),
         };
@@ -298,6 +362,9 @@ impl<R: ReverseMap> System<R> {
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
             walkbuf: Walk::default(),
             ptebuf: Vec::new(),
+            walk_locks: Vec::new(),
+            lru_pending: 0,
+
             peak_kernel_bytes: 0,
             reclaim_ns: 0,
             futile_reclaim_at: None,
@@ -320,6 +387,7 @@ impl<R: ReverseMap> System<R> {
     /// Create an empty address space for `pid` (the PGD costs one frame).
     pub(crate) fn spawn(&mut self, pid: Pid) -> Result<MmId, Errno> {
         let pfn = self.alloc_frame()?;
+        self.core.work(WorkKind::ObjAlloc, 1);
         self.core
             .frames
             .get_mut(pfn)
@@ -404,7 +472,16 @@ impl<R: ReverseMap> System<R> {
 
     /// [`System::apply`], telling `obs` of the steps it watches.
     pub fn apply_observed(&mut self, op: &Op, obs: &mut dyn Observer) -> Result<Output, OpError> {
-        let out = match op {
+        self.core.locks.begin_op();
+        let out = self.apply_inner(op, obs);
+        self.core.locks.end_op(op.name());
+        let out = out?;
+        self.note_peak();
+        Ok(out)
+    }
+
+    fn apply_inner(&mut self, op: &Op, obs: &mut dyn Observer) -> Result<Output, OpError> {
+        Ok(match op {
             Op::Config(_) => return Err(OpError::LateConfig),
             Op::File { name, size } => {
                 self.declare_file(name, *size)?;
@@ -446,15 +523,35 @@ impl<R: ReverseMap> System<R> {
                 self.apply_mm_op(op, obs)?;
                 Output::Nothing
             }
-        };
-        self.note_peak();
-        Ok(out)
+        })
     }
 
     /// The syscalls on one address space (mmap, munmap, mprotect, touch,
-    /// madvise, remap): `apply` sends exactly these here.
+    /// madvise, remap): `apply` sends exactly these here. Each runs under
+    /// its mm's `mmap_lock` (for writing, or reading for the advices that
+    /// only zap or reclaim and for remap_file_pages, as 2.6 took it);
+    /// `touch` takes locks per fault instead.
     fn apply_mm_op(&mut self, op: &Op, obs: &mut dyn Observer) -> Result<(), OpError> {
         let mm = self.mm_of(op.pid().expect("an op on one address space"))?;
+        let mode = match *op {
+            Op::Touch { .. } => None,
+            Op::Madvise { advice, .. } if !advice.changes_flags() => Some(Mode::Shared),
+            Op::Remap { .. } => Some(Mode::Shared),
+            _ => Some(Mode::Exclusive),
+        };
+        let lk = match mode {
+            Some(mode) => self.core.lock(Acq {
+                mode,
+                ..Acq::excl(LockClass::MmapLock, mm.0 as u64)
+            }),
+            None => Lk::NONE,
+        };
+        let r = self.mm_syscall(mm, op, obs);
+        self.core.unlock(lk);
+        r
+    }
+
+    fn mm_syscall(&mut self, mm: MmId, op: &Op, obs: &mut dyn Observer) -> Result<(), OpError> {
         match *op {
             Op::Mmap {
                 addr,

@@ -39,6 +39,9 @@ struct Oracle {
 impl<R: ReverseMap> System<R> {
     /// Check every invariant; the error names the first one broken.
     ///
+    /// Locks: nothing held between ops, every nested acquisition in the
+    /// era's order (see [`crate::locks`]).
+    ///
     /// Frames: free or used; used frames are page tables, anonymous pages
     /// (mapped, or held by the swap cache for a slot still named by a swap
     /// PTE) or page-cache pages, each with the right mapcount, refcount and
@@ -49,6 +52,7 @@ impl<R: ReverseMap> System<R> {
     /// Reverse map: for every mapped frame, the backend's walk finds exactly
     /// the PTEs a scan of all page tables finds; the backend's own check.
     pub fn validate(&mut self) -> Result<(), String> {
+        self.core.locks.check()?;
         let lru_counts = self.core.frames.check_lists()?;
         let mut o = Oracle::default();
         let mm_ids: Vec<MmId> = self.core.mm_ids().collect();

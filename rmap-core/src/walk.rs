@@ -15,6 +15,7 @@
 //! object-based rmap, used by `objrmap` and `anonvma`).
 
 use crate::addr::{Pfn, PgOff};
+use crate::locks::{Acq, LockClass};
 use crate::pgtable::PtePtr;
 use crate::system::Core;
 use crate::vma::{FileId, MmId, VmaId};
@@ -37,6 +38,15 @@ pub struct Walk {
     pub cands: Vec<Cand>,
     pub vmas_visited: u64,
     pub ptes_scanned: u64,
+    /// PTE-chain blocks the walk went through (a work unit).
+    pub chain_blocks: u64,
+    /// The locks the walk holds around its whole traversal, outermost
+    /// first (the anon_vma, `i_mmap`, a page's chain lock), as the era
+    /// takes them; the core records them around the walk's work.
+    pub holds: Vec<Acq>,
+    /// Which walk this is: `page_referenced`'s (else `try_to_unmap`'s or
+    /// a count), for eras whose walks trylock differently.
+    pub referenced: bool,
 }
 
 impl Walk {
@@ -44,6 +54,13 @@ impl Walk {
         self.cands.clear();
         self.vmas_visited = 0;
         self.ptes_scanned = 0;
+        self.chain_blocks = 0;
+        self.holds.clear();
+    }
+    /// The walk holds `a` around its traversal.
+    #[inline]
+    pub fn hold(&mut self, a: Acq) {
+        self.holds.push(a);
     }
 }
 
@@ -94,9 +111,14 @@ impl Core {
     /// ones for a tree) gives its address for the page; then every
     /// nonlinear VMA of the file is scanned PTE by PTE (their PTEs do not
     /// follow `vm_pgoff`).
+    ///
+    /// The walk holds the file's `i_mmap` lock as the era's reclaim takes
+    /// it (`LockProtocol::file_walk`).
     pub fn walk_file(&self, pfn: Pfn, out: &mut Walk) {
         let f = self.frames.get(pfn);
         let (file, pgoff) = (FileId(f.mapping as u32), PgOff(f.index));
+        let fw = self.locks.protocol().file_walk;
+        out.hold(fw.acq(LockClass::IMmap, file.0 as u64, out.referenced));
         let file = self.file(file);
         file.i_mmap.candidates(pgoff, &mut |vid| {
             out.vmas_visited += 1;

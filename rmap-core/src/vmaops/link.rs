@@ -2,13 +2,29 @@
 //! its mm's VMA tree and its file's `i_mmap` (or `i_mmap_nonlinear`) in
 //! step. No backend hook runs here except `vma_unlink` in
 //! `remove_vma`; the callers (split, merge, mmap) tell the backend.
+//!
+//! Locks: a change to a file VMA takes its file's `i_mmap` lock for
+//! writing around the `i_mmap` edit (`vma_prepare` / `vma_link` take it
+//! for the whole change in Linux; here once per raw change), with the
+//! caller's `mmap_lock` held.
 
 use crate::file::IMap;
+use crate::locks::{Acq, LockClass, WorkKind};
 use crate::rmap::ReverseMap;
+use crate::system::Lk;
 use crate::system::System;
 use crate::vma::{FileId, Vma, VmaId, vmf};
 
 impl<R: ReverseMap> System<R> {
+    /// Take (record) the `i_mmap` lock of VMA `id`'s file for writing, if
+    /// it has a file.
+    fn imap_lock(&mut self, id: VmaId) -> Lk {
+        match self.core.vmas[id].file {
+            Some(f) => self.core.lock(Acq::excl(LockClass::IMmap, f.0 as u64)),
+            None => Lk::NONE,
+        }
+    }
+
     fn imap_link(&mut self, id: VmaId) {
         let v = self.core.vmas[id];
         if let Some(f) = v.file {
@@ -47,13 +63,17 @@ impl<R: ReverseMap> System<R> {
         if let Some(f) = v.file {
             self.core.file_mut(f).map_count += 1;
         }
+        self.core.work(WorkKind::ObjAlloc, 1);
+        let l = self.imap_lock(id);
         self.imap_link(id);
+        self.core.unlock(l);
         id
     }
 
     /// Change a VMA's range and page offset, keeping the mm tree and
     /// `i_mmap` in step.
     pub(crate) fn set_range(&mut self, id: VmaId, start: u64, end: u64, pgoff: u64) {
+        let l = self.imap_lock(id);
         self.imap_unlink(id);
         let v = &mut self.core.vmas[id];
         let (mm, old_start) = (v.mm, v.start);
@@ -64,18 +84,24 @@ impl<R: ReverseMap> System<R> {
         m.vmas.remove(&old_start);
         m.vmas.insert(start, id);
         self.imap_link(id);
+        self.core.unlock(l);
     }
 
     /// Set a VMA's flags, moving it between `i_mmap` lists if the
     /// nonlinear bit changes.
     pub(crate) fn set_flags(&mut self, id: VmaId, flags: u32) {
+        let l = self.imap_lock(id);
         self.imap_unlink(id);
         self.core.vmas[id].flags = flags;
         self.imap_link(id);
+        self.core.unlock(l);
     }
 
     pub(super) fn remove_vma_raw(&mut self, id: VmaId) {
+        let l = self.imap_lock(id);
         self.imap_unlink(id);
+        self.core.unlock(l);
+        self.core.work(WorkKind::ObjFree, 1);
         let v = self.core.vmas[id];
         self.core.mm_mut(v.mm).vmas.remove(&v.start);
         self.core.vmas.free(id);

@@ -3,6 +3,7 @@
 use crate::addr::{PAGE_SIZE, page_align};
 use crate::error::Errno;
 use crate::frame::{ZERO_PFN, flags as pf};
+use crate::locks::WorkKind;
 use crate::ops::Advice;
 use crate::pte::{Pte, PteKind};
 use crate::rmap::{AnonNeed, ReverseMap};
@@ -10,6 +11,7 @@ use crate::system::System;
 use crate::vma::{MmId, VmaId, vmf};
 
 use super::Zap;
+use super::unmap::PtlCursor;
 
 impl<R: ReverseMap> System<R> {
     /// madvise. EINVAL for an unaligned start or a wrapping range; a zero
@@ -78,11 +80,15 @@ impl<R: ReverseMap> System<R> {
                 let root = self.core.mm(v.mm).root;
                 let mut buf = std::mem::take(&mut self.ptebuf);
                 self.core.pt.collect(root, start, end, &mut buf);
+                let mut ptl = PtlCursor::default();
                 for &(p, _) in &buf {
                     if self.core.pt.get(p).kind() == PteKind::Guard {
+                        self.ptl_at(&mut ptl, v.mm, p);
+                        self.core.work(WorkKind::PteZap, 1);
                         self.core.pt.set(p, Pte::NONE);
                     }
                 }
+                self.ptl_done(ptl);
                 self.ptebuf = buf;
                 self.rmap
                     .guards_removed(&mut self.core.ctx(), vid, start, end);
@@ -121,11 +127,19 @@ impl<R: ReverseMap> System<R> {
         // What was mapped there is gone: private data, nonlinear offsets.
         self.shadow.unmap(v.mm, start, end);
         let mut addr = start;
+        let mut ptl = PtlCursor::default();
         while addr < end {
-            let p = self.ensure_pte(v.mm, addr)?;
+            let p = match self.pte_for_write(&mut ptl, v.mm, addr) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.ptl_done(ptl);
+                    return Err(e);
+                }
+            };
             self.core.pt.set(p, Pte::GUARD);
             addr += PAGE_SIZE;
         }
+        self.ptl_done(ptl);
         Ok(())
     }
 

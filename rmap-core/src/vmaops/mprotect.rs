@@ -3,11 +3,14 @@
 
 use crate::addr::{PAGE_SIZE, page_align};
 use crate::error::Errno;
+use crate::locks::WorkKind;
 use crate::ops::Prot;
 use crate::pte::{Pte, PteKind};
 use crate::rmap::ReverseMap;
 use crate::system::System;
 use crate::vma::{MmId, VmaId, vmf};
+
+use super::unmap::PtlCursor;
 
 impl<R: ReverseMap> System<R> {
     /// mprotect. EINVAL for an unaligned start; a zero length succeeds;
@@ -95,11 +98,15 @@ impl<R: ReverseMap> System<R> {
         prot: Prot,
         clear_saved: bool,
     ) {
-        let root = self.core.mm(self.core.vmas[vid].mm).root;
+        let mm = self.core.vmas[vid].mm;
+        let root = self.core.mm(mm).root;
         let mut buf = std::mem::take(&mut self.ptebuf);
         self.core.pt.collect(root, start, end, &mut buf);
+        let mut ptl = PtlCursor::default();
         for &(p, _) in &buf {
             let pte = self.core.pt.get(p);
+            self.ptl_at(&mut ptl, mm, p);
+            self.core.work(WorkKind::PteSet, 1);
             let new = match pte.kind() {
                 PteKind::Present(_) => {
                     let n = pte.apply_prot(prot);
@@ -117,6 +124,7 @@ impl<R: ReverseMap> System<R> {
             };
             self.core.pt.set(p, new);
         }
+        self.ptl_done(ptl);
         self.ptebuf = buf;
     }
 
@@ -131,8 +139,15 @@ impl<R: ReverseMap> System<R> {
     ) -> Result<(), Errno> {
         let mm = self.core.vmas[vid].mm;
         let mut addr = start;
+        let mut ptl = PtlCursor::default();
         while addr < end {
-            let p = self.ensure_pte(mm, addr)?;
+            let p = match self.pte_for_write(&mut ptl, mm, addr) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.ptl_done(ptl);
+                    return Err(e);
+                }
+            };
             let pte = self.core.pt.get(p);
             let new = match pte.kind() {
                 PteKind::None | PteKind::ProtOnly => Pte::prot_only(prot),
@@ -143,6 +158,7 @@ impl<R: ReverseMap> System<R> {
             self.core.pt.set(p, new);
             addr += PAGE_SIZE;
         }
+        self.ptl_done(ptl);
         Ok(())
     }
 }

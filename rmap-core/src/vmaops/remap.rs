@@ -3,6 +3,7 @@
 
 use crate::addr::{PAGE_SIZE, PgOff};
 use crate::error::Errno;
+use crate::locks::WorkKind;
 use crate::ops::Prot;
 use crate::pte::Pte;
 use crate::rmap::ReverseMap;
@@ -10,6 +11,7 @@ use crate::system::System;
 use crate::vma::{MmId, vmf};
 
 use super::Zap;
+use super::unmap::PtlCursor;
 
 impl<R: ReverseMap> System<R> {
     /// remap_file_pages (2.6 semantics, plus MAP_CHGPROT for many-prots
@@ -67,6 +69,7 @@ impl<R: ReverseMap> System<R> {
             self.set_flags(vid, v.flags | vmf::NONLINEAR);
         }
         self.zap_range(vid, start, end, Zap::Unmap);
+        let mut ptl = PtlCursor::default();
         for (i, (&p, old)) in ptes.iter().zip(saved).enumerate() {
             let pr = prot.or(old);
             let new = match (linear, pr) {
@@ -74,8 +77,11 @@ impl<R: ReverseMap> System<R> {
                 (true, Some(pr)) => Pte::prot_only(pr),
                 (false, pr) => Pte::file(pgoff + i as u64, pr),
             };
+            self.ptl_at(&mut ptl, mm, p);
+            self.core.work(WorkKind::PteSet, 1);
             self.core.pt.set(p, new);
         }
+        self.ptl_done(ptl);
         if !linear {
             self.shadow.remap(mm, start, n, pgoff);
         }

@@ -4,11 +4,71 @@
 
 use crate::error::Errno;
 use crate::frame::{ZERO_PFN, flags as pf};
+use crate::locks::{Acq, LockClass, WorkKind};
 use crate::ops::Prot;
+use crate::pgtable::PtePtr;
 use crate::pte::{Pte, PteKind};
 use crate::rmap::{MapAt, ReverseMap};
+use crate::system::Lk;
 use crate::system::System;
 use crate::vma::{MmId, VmaId, vmf};
+
+/// The page-table lock of the table a loop over PTEs (in address order) is
+/// in now: one acquisition per table, as `zap_pte_range` and
+/// `change_pte_range` take `pte_offset_map_lock` once per table.
+#[derive(Default)]
+pub(crate) struct PtlCursor {
+    slot: Option<u32>,
+    lk: Option<Lk>,
+}
+
+impl<R: ReverseMap> System<R> {
+    /// Hold the page-table lock of PTE `p`'s table (of `mm`), switching
+    /// from the one held for the previous table.
+    pub(crate) fn ptl_at(&mut self, cur: &mut PtlCursor, mm: MmId, p: PtePtr) {
+        if cur.slot == Some(p.slot()) {
+            return;
+        }
+        if let Some(l) = cur.lk.take() {
+            self.core.unlock(l);
+        }
+        let a = Acq::excl(LockClass::Ptl, self.core.ptl(mm, p));
+        cur.lk = Some(self.core.lock(a));
+        cur.slot = Some(p.slot());
+    }
+
+    /// The loop is done: release the lock it holds.
+    pub(crate) fn ptl_done(&mut self, cur: PtlCursor) {
+        if let Some(l) = cur.lk {
+            self.core.unlock(l);
+        }
+    }
+
+    /// The PTE slot of `addr` in `mm` for a loop that writes PTEs under
+    /// `cur`: missing page tables are allocated first with no page-table
+    /// lock held (an allocation may reclaim), then the table's lock is
+    /// taken.
+    pub(crate) fn pte_for_write(
+        &mut self,
+        cur: &mut PtlCursor,
+        mm: MmId,
+        addr: u64,
+    ) -> Result<PtePtr, Errno> {
+        let p = match self.core.pte_ptr(mm, addr) {
+            Some(p) => p,
+            None => {
+                if let Some(l) = cur.lk.take() {
+                    self.core.unlock(l);
+                }
+                cur.slot = None;
+                self.ensure_pte(mm, addr)?
+            }
+        };
+        self.ptl_at(cur, mm, p);
+        self.core.work(WorkKind::PteSet, 1);
+        Ok(p)
+    }
+}
 
 /// How `zap_range` treats non-present state.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -28,8 +88,13 @@ impl<R: ReverseMap> System<R> {
         let root = self.core.mm(mm).root;
         let mut buf = std::mem::take(&mut self.ptebuf);
         self.core.pt.collect(root, start, end, &mut buf);
+        let mut ptl = PtlCursor::default();
         for &(p, va) in &buf {
             let pte = self.core.pt.get(p);
+            if !pte.is_none() {
+                self.ptl_at(&mut ptl, mm, p);
+                self.core.work(WorkKind::PteZap, 1);
+            }
             let keep = |saved: Option<Prot>| match (mode, saved) {
                 (Zap::DontNeed, Some(s)) => Pte::prot_only(s),
                 _ => Pte::NONE,
@@ -71,19 +136,14 @@ impl<R: ReverseMap> System<R> {
                 PteKind::None => {}
             }
         }
+        self.ptl_done(ptl);
         self.ptebuf = buf;
     }
 
     /// Free the page tables of `[start, end)` that no VMA needs any more
     /// (`free_pgtables`).
     pub(crate) fn free_pgtables(&mut self, mm: MmId, start: u64, end: u64) {
-        let crate::system::Core {
-            pt,
-            mms,
-            vmas,
-            frames,
-            ..
-        } = &mut self.core;
+        let crate::system::Core { pt, mms, vmas, .. } = &mut self.core;
         let m = mms[mm.0 as usize].as_ref().expect("live mm");
         let in_use = |lo: u64, hi: u64| {
             let before = m
@@ -95,8 +155,9 @@ impl<R: ReverseMap> System<R> {
         };
         let mut freed = Vec::new();
         pt.free_unused(m.root, start, end, &in_use, &mut freed);
+        self.core.work(WorkKind::ObjFree, freed.len() as u64);
         for pfn in freed {
-            frames.free(pfn);
+            self.core.frames.free(pfn);
         }
     }
 
