@@ -429,9 +429,106 @@ pub static ALL: [&LockProtocol; 12] = [
     &V6_18,
 ];
 
+/// The presets that run each era (for the table in `docs/locking.md`).
+pub fn presets_of(era: &str) -> &'static str {
+    match era {
+        "2.4" => "scan",
+        "2.6.0" => "pte-chain:rik, naive, nrpte15, nrpte31",
+        "2.6.0-mm objrmap" => "objrmap:mccracken",
+        "2.6.7-rc1 prio" => "objrmap:prio",
+        "2.6.7-rc1 anonmm" => "objrmap:anonmm",
+        "2.6.7" => "anonvma:andrea-2.6.7, rmap40-2.6.7",
+        "2.6.34" => "anonvma:avc-2.6.34",
+        "2.6.36" => "anonvma:root-2.6.36",
+        "3.0" => "anonvma:mutex-3.0",
+        "3.8" => "anonvma:rwsem-3.8",
+        "3.19" => "anonvma:reuse-3.19",
+        "6.18" => "anonvma:linux, unfaulted",
+        _ => "",
+    }
+}
+
+/// The lock table, era by era, as Markdown: one row per era and class
+/// (kind, per what, source), then the era's switches.
+pub fn markdown_table() -> String {
+    let mut s = String::new();
+    for p in ALL {
+        s.push_str(&format!("### {} ({})\n\n", p.era, presets_of(p.era)));
+        s.push_str("| order | class | kind | one instance per | source |\n|---|---|---|---|---|\n");
+        for (i, c) in p.order.iter().enumerate() {
+            s.push_str(&format!(
+                "| {} | `{}` | {} | {} | {} |\n",
+                i + 1,
+                c.class.name(),
+                c.kind.name(),
+                c.per,
+                c.source
+            ));
+        }
+        let walk = |w: &WalkLock| {
+            format!(
+                "{}{}{}",
+                if w.mode == super::Mode::Shared {
+                    "shared"
+                } else {
+                    "exclusive"
+                },
+                if w.referenced_try {
+                    ", page_referenced trylocks"
+                } else {
+                    ""
+                },
+                if w.unmap_try {
+                    ", try_to_unmap trylocks"
+                } else {
+                    ""
+                },
+            )
+        };
+        s.push_str(&format!(
+            "\nSplit page-table locks: {}. Faults under: {}. Walks trylock the \
+             page-table lock: {}; page_referenced takes it: {}. Fork locks the \
+             child's mmap_lock: {}. Exit write-locks mmap_lock: {}. Pages added \
+             to the LRU per lru_lock: {}. File walk: {}. Anonymous walk: {}.\n\n",
+            yes(p.split_ptl),
+            if p.vma_lock_faults {
+                "the VMA lock (read)"
+            } else {
+                "mmap_lock (read)"
+            },
+            yes(p.walk_ptl_try),
+            yes(p.referenced_ptl),
+            yes(p.fork_locks_child),
+            yes(p.exit_takes_mmap),
+            p.lru_batch,
+            walk(&p.file_walk),
+            walk(&p.anon_walk),
+        ));
+    }
+    s
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `docs/locking.md` carries the table this catalogue makes, so the
+    /// two never disagree (paste the printed table there when it changes).
+    #[test]
+    fn docs_locking_md_has_the_catalogue_table() {
+        let doc =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/locking.md"))
+                .unwrap_or_default();
+        let table = markdown_table();
+        assert!(
+            doc.contains(&table),
+            "docs/locking.md lacks the current table:\n{table}"
+        );
+    }
 
     #[test]
     fn every_era_declares_each_class_once_and_the_core_classes() {
