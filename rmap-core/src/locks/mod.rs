@@ -415,6 +415,8 @@ pub struct ClassReport {
     pub instances: u64,
     /// The busiest instance's share of the acquisitions.
     pub top_share: f64,
+    /// The busiest instance (the lowest id among equals), if any.
+    pub busiest: Option<u64>,
     pub hold_units: u64,
 }
 
@@ -648,7 +650,14 @@ impl LockRecorder {
                 let c = spec.class as usize;
                 let s = self.stats[c];
                 let inst = &self.per_instance[c];
-                let top = inst.values().copied().max().unwrap_or(0);
+                // deterministic whatever the hash order: most acquisitions,
+                // then the lowest id
+                let busiest = inst
+                    .iter()
+                    .map(|(&id, &n)| (n, std::cmp::Reverse(id)))
+                    .max()
+                    .map(|(n, std::cmp::Reverse(id))| (id, n));
+                let top = busiest.map_or(0, |(_, n)| n);
                 let top_share = if s.acquired == 0 {
                     0.0
                 } else {
@@ -663,6 +672,7 @@ impl LockRecorder {
                         failed_trylocks: s.failed_trylocks,
                         instances: inst.len() as u64,
                         top_share,
+                        busiest: busiest.map(|(id, _)| id),
                         hold_units: s.hold_units,
                     },
                 )
@@ -761,6 +771,7 @@ mod tests {
         let rep = r.report();
         assert_eq!(rep["ptl"].instances, 2);
         assert_eq!(rep["ptl"].top_share, 0.75);
+        assert_eq!(rep["ptl"].busiest, Some(1));
         assert_eq!(rep["ptl"].kind, "spin");
         assert_eq!(rep["mmap_lock"].acquired, 0);
         // with recording off nothing is kept
