@@ -36,6 +36,7 @@
 //!
 //! Lock order and concurrency: see [`system`].
 
+pub mod abi;
 pub mod addr;
 pub mod conformance;
 pub mod error;
