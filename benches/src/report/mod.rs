@@ -18,8 +18,8 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use rmap_metrics::{
-    ALL, Better, FAULT_NS_P50, FORK_NS_PER_PAGE, KERNEL_BACKEND, KERNEL_BYTES_PEAK, Metric,
-    OP_ERRORS, RECLAIM_PAGES_PER_S, Row, TIME_NS, VMAS_PEAK, WALK_PTES_CHECKED_PER_WALK,
+    Better, FAULT_NS_P50, FORK_NS_PER_PAGE, KERNEL_BACKEND, KERNEL_BYTES_PEAK, Metric, OP_ERRORS,
+    RECLAIM_PAGES_PER_S, Row, TIME_NS, VMAS_PEAK, WALK_PTES_CHECKED_PER_WALK,
     WALK_VMAS_VISITED_PER_WALK,
 };
 use rmap_traces::scenario;
@@ -192,8 +192,7 @@ fn header(s: &mut String, rows: usize, meta: Option<&Meta>) {
             m.rustc
         );
     }
-    let higher: Vec<String> = ALL
-        .iter()
+    let higher: Vec<String> = rmap_metrics::all()
         .filter(|m| m.better == Better::Higher)
         .map(|m| format!("`{m}`"))
         .collect();
