@@ -10,7 +10,10 @@ use super::progress;
 use crate::report;
 use crate::runner;
 
-/// `rmap-bench choose TRACE_OR_SCENARIO`.
+/// Prints the ranking of every preset in `backends_list` (default: all)
+/// for a trace file or each form of a scenario (at `size`, default its
+/// quick size). Exit status 2 for an unknown target or backend, an
+/// impossible size, or a run that fails.
 pub(super) fn choose(target: &str, size: Option<u64>, backends_list: &[String], reps: u32) -> i32 {
     match choose_inner(target, size, backends_list, reps) {
         Ok(text) => {
@@ -49,11 +52,7 @@ fn choose_inner(
         for f in forms {
             let s = match size {
                 Some(s) => s,
-                None => *f
-                    .scenario
-                    .quick_sizes
-                    .first()
-                    .ok_or("the scenario has no default size; give --size")?,
+                None => f.default_size()?,
             };
             let ops = f.build(s)?;
             work.push((f.full_name(), s, f.scenario.size_unit.to_string(), ops));

@@ -76,42 +76,38 @@ pub(super) fn kernel_diff(file: &Path, backend: &str, slab_reps: usize) -> i32 {
     }
 }
 
-/// The options of `fidelity`.
-pub(super) struct FidelityArgs {
-    pub seeds: Range<u64>,
-    pub read_only: bool,
-    pub backend: String,
-    pub ops: usize,
-    pub objects: bool,
-    pub slab_reps: usize,
-    pub show: usize,
-}
-
-/// `fidelity`: exit status 0 when every trace agrees, 1 when one does not,
-/// 2 for an unknown backend or a seed that could not be compared.
-pub(super) fn fidelity(a: FidelityArgs) -> i32 {
+/// `fidelity` (its options as `rmap-bench fidelity --help` lists them):
+/// exit status 0 when every trace agrees, 1 when one does not, 2 for an
+/// unknown backend or a seed that could not be compared.
+pub(super) fn fidelity(
+    seeds: Range<u64>,
+    read_only: bool,
+    backend: &str,
+    ops: usize,
+    objects: bool,
+    slab_reps: usize,
+    show: usize,
+) -> i32 {
     let o = FidelityOptions {
-        seeds: a.seeds,
+        seeds,
         generator: GenOptions {
-            ops: a.ops,
-            anon_state: !a.read_only,
+            ops,
+            anon_state: !read_only,
             ..GenOptions::default()
         },
-        backend: a.backend.clone(),
-        objects: a.objects,
-        kernel: KernelOptions {
-            slab_reps: a.slab_reps,
-        },
-        keep: a.show,
+        backend: backend.to_string(),
+        objects,
+        kernel: KernelOptions { slab_reps },
+        keep: show,
     };
-    if let Err(e) = rmap_registry::resolve(&a.backend) {
+    if let Err(e) = rmap_registry::resolve(backend) {
         eprintln!("rmap-bench: {e}");
         return 2;
     }
     let rep = run_fidelity(&o, |_, _| {});
     for d in &rep.disagreements {
         println!("=== seed {} differs", d.seed);
-        print!("{}", d.comparison.diff(&format!("model ({})", a.backend)));
+        print!("{}", d.comparison.diff(&format!("model ({backend})")));
     }
     for (seed, e) in &rep.failures {
         println!("=== seed {seed} failed: {e}");
@@ -124,7 +120,7 @@ pub(super) fn fidelity(a: FidelityArgs) -> i32 {
         rep.layout_agree,
         rep.traces
     );
-    if a.objects {
+    if objects {
         println!(
             "object counts: {}/{} agree; {} not counted by the kernel (null)",
             rep.counts_agree, rep.counts, rep.counts_missing

@@ -263,15 +263,7 @@ pub fn run(cli: Cli) -> i32 {
             objects,
             slab_reps,
             show,
-        } => kernel::fidelity(kernel::FidelityArgs {
-            seeds,
-            read_only,
-            backend,
-            ops,
-            objects,
-            slab_reps,
-            show,
-        }),
+        } => kernel::fidelity(seeds, read_only, &backend, ops, objects, slab_reps, show),
         Cmd::GenRandom {
             seed,
             ops,

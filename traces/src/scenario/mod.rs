@@ -88,6 +88,16 @@ impl Form {
     pub fn build(&self, size: u64) -> Result<Vec<Op>, String> {
         (self.scenario.build)(self.variant, size)
     }
+
+    /// The size used when none is given: the scenario's first quick size.
+    /// Errors: the scenario has no quick size.
+    pub fn default_size(&self) -> Result<u64, String> {
+        self.scenario
+            .quick_sizes
+            .first()
+            .copied()
+            .ok_or_else(|| "the scenario has no default size; give --size".to_string())
+    }
 }
 
 /// Every form of every scenario, in report order.
@@ -175,20 +185,12 @@ pub fn trace_text(name: &str, size: Option<u64>) -> Result<String, String> {
     let [form] = forms.as_slice() else {
         return Err(format!(
             "scenario `{name}` has variants; name one: {}",
-            forms
-                .iter()
-                .map(Form::full_name)
-                .collect::<Vec<_>>()
-                .join(", ")
+            full_names(&forms)
         ));
     };
     let size = match size {
         Some(s) => s,
-        None => *form
-            .scenario
-            .quick_sizes
-            .first()
-            .ok_or("the scenario has no default size; give --size")?,
+        None => form.default_size()?,
     };
     let ops = form.build(size)?;
     Ok(format!(
@@ -211,15 +213,17 @@ pub fn list_text() -> String {
             sc.name, sc.size_unit, sc.quick_sizes, sc.full_sizes, sc.about
         ));
         if forms.len() > 1 || !forms[0].variant.is_empty() {
-            s.push_str(&format!(
-                "  forms: {}\n",
-                forms
-                    .iter()
-                    .map(Form::full_name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            s.push_str(&format!("  forms: {}\n", full_names(&forms)));
         }
     }
     s
+}
+
+/// The forms' full names, comma-separated.
+fn full_names(forms: &[Form]) -> String {
+    forms
+        .iter()
+        .map(Form::full_name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
