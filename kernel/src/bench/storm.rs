@@ -272,6 +272,25 @@ fn fork_storm_child(i: usize, base: *mut u8, n: usize, page: usize, wfd: i32, pp
 
 // ---- fault-storm --------------------------------------------------
 
+/// Room for `count` samples, mapped and touched, so that filling it takes
+/// no fault. If it cannot be mapped, the record `head` goes out with the
+/// failure's status and the process exits (status 1).
+fn sample_buffer(wfd: i32, head: &mut [u64], count: usize, page: usize) -> &'static mut [u32] {
+    let buf_len = round_up(count.saturating_mul(4), page);
+    let buf = match map_anon(buf_len) {
+        Ok(b) => b,
+        Err(st) => {
+            head[1] = st;
+            let _ = write_all(wfd, words_bytes(head));
+            exit_now(1);
+        }
+    };
+    touch_pages(buf, 0, buf_len / page, page, 0);
+    // SAFETY: buf holds `count` u32 (touched, page-aligned), is never
+    // unmapped, and is used only through this slice.
+    unsafe { std::slice::from_raw_parts_mut(buf.cast::<u32>(), count) }
+}
+
 /// The storm process of one `fault-storm` repetition: the four passes,
 /// then a MAIN record with the samples on `wfd` (the COW child sends
 /// its COW record before); exits.
@@ -280,21 +299,9 @@ pub(super) fn fault_storm_proc(wfd: i32, file_fd: i32, len: usize, page: usize, 
     head[0] = TAG_MAIN;
     let start = mono_ns();
     let n = len / page;
-    let buf_len = round_up(n.saturating_mul(3 * 4), page);
-    let buf = match map_anon(buf_len) {
-        Ok(b) => b,
-        Err(st) => {
-            head[1] = st;
-            let _ = write_all(wfd, words_bytes(&head));
-            exit_now(1);
-        }
-    };
-    touch_pages(buf, 0, buf_len / page, page, 0);
+    let samples = sample_buffer(wfd, &mut head, 3 * n, page);
     head[M_TIMER] = timer_overhead_ns();
-    warm_up(buf, page);
-    // SAFETY: buf holds 3n u32 (touched, page-aligned), used only
-    // through this slice from here on.
-    let samples = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u32>(), 3 * n) };
+    warm_up(samples.as_mut_ptr().cast(), page);
     let st = fault_storm_body(wfd, file_fd, len, page, swap, samples, &mut head);
     head[1] = st;
     head[2] = if st == 0 { n as u64 } else { 0 };
@@ -379,19 +386,8 @@ fn fault_storm_body(
 fn cow_child(wfd: i32, anon: *mut u8, n: usize, page: usize, ppid: i32) -> ! {
     die_with_parent(ppid);
     let mut head = [TAG_COW, 0, 0];
-    let buf_len = round_up(n.saturating_mul(4), page);
-    let buf = match map_anon(buf_len) {
-        Ok(b) => b,
-        Err(st) => {
-            head[1] = st;
-            let _ = write_all(wfd, words_bytes(&head));
-            exit_now(1);
-        }
-    };
-    touch_pages(buf, 0, buf_len / page, page, 0);
-    warm_up(buf, page);
-    // SAFETY: buf holds n u32, touched, used only through this slice.
-    let samples = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u32>(), n) };
+    let samples = sample_buffer(wfd, &mut head, n, page);
+    warm_up(samples.as_mut_ptr().cast(), page);
     timed_pass(anon, page, samples, true);
     head[2] = n as u64;
     if !write_all(wfd, words_bytes(&head)) || !write_all(wfd, samples_bytes(samples)) {

@@ -4,7 +4,7 @@
 use rmap_core::abi::{
     MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_STACK, MREMAP_DONTUNMAP,
 };
-use rmap_core::{Advice, Op, PAGE_SIZE, Prot};
+use rmap_core::{Advice, Op, PAGE_SIZE, Pid, Prot};
 
 use super::Importer;
 use crate::strace::ImportError;
@@ -63,14 +63,10 @@ impl Importer<'_> {
         let len = self.arg_num(c, 1, "a length")?;
         let prot = Prot::from_linux(self.arg_bits(c, 2, PROTS, "PROT_ flags")?);
         let (s, e) = self.range(c, addr, len)?;
-        let t = self.task(c.pid);
-        let tpid = self.mms[t.mm].tpid;
-        let pieces = self.mms[t.mm].space.pieces(s, e);
-        let mut covered = 0;
+        let (mm, tpid, pieces) = self.known_pieces(c, s, e);
         for (ps, seg) in pieces {
-            covered += seg.end - ps;
             let new = Seg { prot, ..seg };
-            self.mms[t.mm].space.segs.insert(ps, new);
+            self.mms[mm].space.segs.insert(ps, new);
             self.push(
                 Op::Mprotect {
                     pid: tpid,
@@ -86,9 +82,6 @@ impl Importer<'_> {
                 self.touch_new(tpid, ps, new, false);
             }
         }
-        if covered < e - s {
-            self.stats.dropped += 1;
-        }
         Ok(())
     }
 
@@ -101,15 +94,11 @@ impl Importer<'_> {
             return Ok(());
         };
         let (s, e) = self.range(c, addr, len)?;
-        let t = self.task(c.pid);
-        let tpid = self.mms[t.mm].tpid;
-        let pieces = self.mms[t.mm].space.pieces(s, e);
-        let mut covered = 0;
+        let (mm, tpid, pieces) = self.known_pieces(c, s, e);
         for (ps, seg) in pieces {
-            covered += seg.end - ps;
             if matches!(advice, Advice::DontFork | Advice::DoFork) {
                 let d = advice == Advice::DontFork;
-                self.mms[t.mm]
+                self.mms[mm]
                     .space
                     .segs
                     .insert(ps, Seg { dontfork: d, ..seg });
@@ -124,10 +113,21 @@ impl Importer<'_> {
                 None,
             );
         }
+        Ok(())
+    }
+
+    /// The known pieces of `[s, e)` in the calling task's address space
+    /// (split at the ends), with the space and its trace process; a range
+    /// not wholly known counts as a dropped piece.
+    fn known_pieces(&mut self, c: &Call, s: u64, e: u64) -> (usize, Pid, Vec<(u64, Seg)>) {
+        let t = self.task(c.pid);
+        let tpid = self.mms[t.mm].tpid;
+        let pieces = self.mms[t.mm].space.pieces(s, e);
+        let covered: u64 = pieces.iter().map(|(ps, seg)| seg.end - ps).sum();
         if covered < e - s {
             self.stats.dropped += 1;
         }
-        Ok(())
+        (t.mm, tpid, pieces)
     }
 
     /// brk: the heap grows (a new mapping, touched) or shrinks.

@@ -228,12 +228,9 @@ impl<'a> Importer<'a> {
         self.mms.len() - 1
     }
 
-    /// The task `pid`; one never seen created starts with an empty address
-    /// space (forked from the launcher) and no known descriptors.
-    fn task(&mut self, pid: u32) -> Task {
-        if let Some(t) = self.tasks.get(&pid) {
-            return t.clone();
-        }
+    /// A new, empty address space: its trace process is forked from the
+    /// (empty) launcher, the fork op carrying `note`.
+    fn empty_mm(&mut self, note: Option<String>) -> usize {
         let mm = self.new_mm();
         let tpid = self.mms[mm].tpid;
         self.push(
@@ -241,8 +238,18 @@ impl<'a> Importer<'a> {
                 parent: LAUNCHER,
                 child: tpid,
             },
-            Some(format!("strace pid {pid}")),
+            note,
         );
+        mm
+    }
+
+    /// The task `pid`; one never seen created starts with an empty address
+    /// space (forked from the launcher) and no known descriptors.
+    fn task(&mut self, pid: u32) -> Task {
+        if let Some(t) = self.tasks.get(&pid) {
+            return t.clone();
+        }
+        let mm = self.empty_mm(Some(format!("strace pid {pid}")));
         self.fdtables.push(FdTable::default());
         let t = Task {
             tgid: pid,

@@ -3,7 +3,7 @@
 
 use rmap_core::Op;
 
-use super::{Importer, LAUNCHER, Task};
+use super::{Importer, Task};
 use crate::strace::ImportError;
 use crate::strace::abi::{
     CLONE_FILES, CLONE_THREAD, CLONE_VFORK, CLONE_VM, CLONES, bits, field, string_arg,
@@ -94,15 +94,8 @@ impl Importer<'_> {
         let mm = if self.mms[t.mm].users > 1 {
             // a vfork child leaves the parent's mm for a new, empty one
             self.mms[t.mm].users -= 1;
-            let mm = self.new_mm();
+            let mm = self.empty_mm(None);
             let tpid = self.mms[mm].tpid;
-            self.push(
-                Op::Fork {
-                    parent: LAUNCHER,
-                    child: tpid,
-                },
-                None,
-            );
             self.push(Op::Exec { pid: tpid }, note);
             mm
         } else {
