@@ -9,7 +9,7 @@
 //!   random traces run on the model and on the kernel, and where they
 //!   differ;
 //! - [`tracegen`]: the seeded random traces, valid on both;
-//! - [`bench`]: `kernel-bench`, the kernel's fork, exit and fault costs on
+//! - [`bench`](mod@bench): `kernel-bench`, the kernel's fork, exit and fault costs on
 //!   the shapes of the `fork-storm` and `fault-storm` scenarios, as
 //!   `results.csv` rows (backend [`rmap_metrics::KERNEL_BACKEND`]);
 //! - `sys` and `tempdir`, shared by the harness and the benchmark: the

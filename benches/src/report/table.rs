@@ -34,7 +34,7 @@ impl<'a> Table<'a> {
         Table { rows, by }
     }
 
-    /// The value of `metric` (a [`Metric`] or a metric name) for one
+    /// The value of `metric` (a [`Metric`](rmap_metrics::Metric) or a metric name) for one
     /// scenario form, size and backend, if a row has it.
     pub fn get(
         &self,

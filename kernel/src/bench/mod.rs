@@ -30,7 +30,7 @@
 //! time (fork, the child writes its eighth and exits, the parent reaps it,
 //! next fork). Rows:
 //! - `fork_ns_per_page` (`ns/page`): the time of each `fork` system call
-//!   (a raw `clone(SIGCHLD)`, timed with [`Instant`] in the parent around
+//!   (a raw `clone(SIGCHLD)`, timed with [`Instant`](std::time::Instant) in the parent around
 //!   the call), divided by the parent's resident pages right before it;
 //!   median, min and max over the 4 forks of every repetition. The model's
 //!   metric divides by the pages the parent maps at the fork.

@@ -31,7 +31,7 @@ pub(super) fn real_program(variant: &str, size: u64) -> Result<Vec<Op>, String> 
 }
 
 /// The ops of `k` overlapping instances of the trace `text` (named `name`
-/// in parse errors), as [`real_program`] describes.
+/// in parse errors), as the `real-program` scenario describes.
 pub fn real_instances(name: &str, text: &str, size: u64) -> Result<Vec<Op>, String> {
     check_size(size, 1, 64, "instances")?;
     let lines = rmap_core::trace::parse(text, name).map_err(|e| e.to_string())?;

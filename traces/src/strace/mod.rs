@@ -3,7 +3,7 @@
 //! The import runs in two passes. The first reads the log line by line,
 //! strips the `PID` / `[pid N]` prefix and any timestamp, joins the
 //! `<unfinished ...>` and `<... NAME resumed>` halves of interrupted calls,
-//! and yields one [`Event`] per finished call, `+++ exited +++` or
+//! and yields one event per finished call, `+++ exited +++` or
 //! `+++ killed +++` line. A clone-family call is placed at the line where it
 //! started (its child's first lines can come before the parent's call
 //! returns); every other call is placed where it finished.
