@@ -110,33 +110,8 @@ pub enum Cmd {
     /// plots/*.svg and REPORT.md (built under a temporary name, then
     /// renamed into place).
     Run {
-        /// Scenarios (`NAME` or `NAME/VARIANT`; default: all; see
-        /// `rmap-bench scenarios`).
-        scenarios: Vec<String>,
-        /// Backends, comma-separated: `NAME` (every preset) or
-        /// `NAME:PRESET` (default: every preset of every backend).
-        #[arg(long, value_delimiter = ',')]
-        backends: Vec<String>,
-        /// Sizes for every scenario, comma-separated (default: each
-        /// scenario's own quick or full sizes).
-        #[arg(long, value_delimiter = ',')]
-        sizes: Option<Vec<u64>>,
-        /// Repetitions per run (default: 3 with --quick, else 5).
-        #[arg(long)]
-        reps: Option<u32>,
-        /// One mid-sized size per scenario, 3 repetitions: well under a minute of
-        /// runs (plus the build).
-        #[arg(long)]
-        quick: bool,
-        /// Results directory (default: results/quick or results/full).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Runs at once (1 gives the steadiest timings).
-        #[arg(long, default_value_t = 1)]
-        jobs: usize,
-        /// Skip the live-kernel fork and fault measurements.
-        #[arg(long)]
-        no_kernel: bool,
+        #[command(flatten)]
+        args: run::RunArgs,
     },
     /// Rebuild DIR/plots and DIR/REPORT.md from DIR/results.csv.
     Report { dir: PathBuf },
@@ -281,25 +256,7 @@ pub fn run(cli: Cli) -> i32 {
             ram: None,
         }),
         Cmd::ImportStrace { log, out, opts } => import::import_strace(&log, out.as_deref(), &opts),
-        Cmd::Run {
-            scenarios,
-            backends,
-            sizes,
-            reps,
-            quick,
-            out,
-            jobs,
-            no_kernel,
-        } => run::run(run::RunArgs {
-            scenarios,
-            backends,
-            sizes,
-            reps,
-            quick,
-            out,
-            jobs,
-            kernel: !no_kernel,
-        }),
+        Cmd::Run { args } => run::run(args),
         Cmd::Report { dir } => report::report(&dir),
         Cmd::Choose {
             target,

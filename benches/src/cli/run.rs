@@ -14,16 +14,36 @@ use crate::output::{self, Meta};
 use crate::report::{Outcome, Table, claims};
 use crate::runner::{self, SuiteOptions};
 
-/// Options of `rmap-bench run`.
-pub(super) struct RunArgs {
+/// Options of `rmap-bench run` (flattened into the subcommand).
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Scenarios (`NAME` or `NAME/VARIANT`; default: all; see
+    /// `rmap-bench scenarios`).
     pub scenarios: Vec<String>,
+    /// Backends, comma-separated: `NAME` (every preset) or
+    /// `NAME:PRESET` (default: every preset of every backend).
+    #[arg(long, value_delimiter = ',')]
     pub backends: Vec<String>,
+    /// Sizes for every scenario, comma-separated (default: each
+    /// scenario's own quick or full sizes).
+    #[arg(long, value_delimiter = ',')]
     pub sizes: Option<Vec<u64>>,
+    /// Repetitions per run (default: 3 with --quick, else 5).
+    #[arg(long)]
     pub reps: Option<u32>,
+    /// One mid-sized size per scenario, 3 repetitions: well under a minute of
+    /// runs (plus the build).
+    #[arg(long)]
     pub quick: bool,
+    /// Results directory (default: results/quick or results/full).
+    #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Runs at once (1 gives the steadiest timings).
+    #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    pub kernel: bool,
+    /// Skip the live-kernel fork and fault measurements.
+    #[arg(long)]
+    pub no_kernel: bool,
 }
 
 /// Exit status 2 for unknown scenarios or backends, impossible sizes or
@@ -85,7 +105,7 @@ fn run_inner(a: RunArgs) -> Result<(), String> {
     };
     let mut rows = runner::run_suite(&opts, &tick)?;
     pb.finish_and_clear();
-    if a.kernel {
+    if !a.no_kernel {
         rows.extend(kernel_rows(&opts));
     }
     let mut meta = Meta::now(serde_json::json!({
@@ -96,7 +116,7 @@ fn run_inner(a: RunArgs) -> Result<(), String> {
         "sizes": opts.sizes,
         "reps": opts.reps,
         "jobs": opts.jobs,
-        "kernel": a.kernel,
+        "kernel": !a.no_kernel,
     }));
     meta.wall_s = t0.elapsed().as_secs_f64();
     output::write_results(&out, &rows, &meta)?;
