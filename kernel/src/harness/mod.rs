@@ -90,14 +90,14 @@
 //!
 //! # Modules
 //!
-//! This module holds the API (options, results, errors, the refusals);
-//! the harness is split by side: `protocol` (the messages between the
-//! controller and a trace process, and sending and receiving them),
-//! `worker` (the trace process: the code that runs after the fork),
-//! `controller` (starting, forking and stopping trace processes; replaying
-//! the lines), `maps` (`/proc/PID/maps` as `dump` lines), `slab` (object
-//! counts) and `locks` (keeping measurements and ops of concurrent runs
-//! apart).
+//! This module holds the API (options, results, the refusals; `error`
+//! the errors); the harness is split by side: `protocol` (the messages
+//! between the controller and a trace process, and sending and receiving
+//! them), `worker` (the trace process: the code that runs after the
+//! fork), `controller` (starting, forking and stopping trace processes;
+//! replaying the lines), `maps` (`/proc/PID/maps` as `dump` lines),
+//! `slab` (object counts) and `locks` (keeping measurements and ops of
+//! concurrent runs apart).
 
 use std::io::Write;
 
