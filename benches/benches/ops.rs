@@ -55,9 +55,9 @@ use criterion::{
     BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
     criterion_main,
 };
-use rmap_bench::backends::{WithBackend, all_specs, with_backend};
 use rmap_core::ops::{Access, MapFlags, Prot};
 use rmap_core::{Config, MmId, MmapReq, PAGE_SIZE, Pfn, Presets, ReverseMap, System};
+use rmap_registry::{WithBackend, all_specs, with_backend};
 
 // The same allocator as the `rmap-bench` binary, so that the numbers are
 // comparable with the suite's.
@@ -199,6 +199,8 @@ struct Bench<'g, 'c> {
 impl WithBackend for Bench<'_, '_> {
     type Out = ();
 
+    // Long on purpose: one arm per group, each its setup and its timed
+    // part side by side, as criterion's examples write them.
     fn run<R: Presets>(self, rmap: R) {
         let (name, preset) = (rmap.name(), rmap.preset());
         drop(rmap);

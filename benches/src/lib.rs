@@ -1,38 +1,28 @@
-//! # rmap-bench: scenarios, the suite runner, the report and the CLI
+//! # rmap-bench: the suite runner, the report and the CLI
 //!
-//! - [`backends`]: the registry of backends and presets, so that a backend
-//!   named on the command line becomes a concrete `ReverseMap` type;
-//! - [`scenario`]: named, sized, deterministic generators of op streams,
-//!   and [`real`], the committed traces of real programs, which
-//!   [`strace`] made from `strace -f` logs (`import-strace`);
 //! - [`runner`]: one op stream on one backend, measured (per-op times,
 //!   fault latency histograms, walk lengths, metadata peaks), and the whole
-//!   suite summarised into [`results::Row`]s;
-//! - [`output`], [`plots`], [`report`], [`suite`]: results directories
-//!   (written under a temporary name, then renamed), SVG plots, REPORT.md,
-//!   and the `run`, `report`, `choose`, `trace` commands;
-//! - [`kernel`], [`kernelbench`], [`fidelity`], [`tracegen`]: the live
-//!   Linux kernel as a reference (same traces, same shapes), and random
-//!   traces to compare it with the model;
-//! - [`cli`]: the `rmap-bench` command line.
+//!   suite summarised into [`rmap_metrics::Row`]s;
+//! - [`output`]: results directories (`results.csv`, `meta.json`, plots,
+//!   REPORT.md), written under a temporary name and renamed into place;
+//! - [`plots`]: SVG plots of result rows;
+//! - [`report`]: REPORT.md as tables, the history as claims held as data
+//!   ([`report::claims`]), the classes of workload, and the `choose`
+//!   ranking;
+//! - [`cli`]: the `rmap-bench` command line, one handler per subcommand.
+//!
+//! What it runs comes from the other crates: the backends from
+//! `rmap-registry`, the workloads from `rmap-traces` (scenarios, real
+//! programs, the strace importer), the metrics from `rmap-metrics`, and
+//! the live kernel from `rmap-kernel`.
 //!
 //! Invariants: the same scenario, size and backend give the same counts on
 //! every machine and every repetition (only times vary); no input makes a
 //! command panic (malformed input exits with status 2 and a message naming
 //! what and where).
 
-pub mod backends;
 pub mod cli;
-pub mod fidelity;
-pub mod kernel;
-pub mod kernelbench;
 pub mod output;
 pub mod plots;
-pub mod real;
 pub mod report;
-pub mod results;
 pub mod runner;
-pub mod scenario;
-pub mod strace;
-pub mod suite;
-pub mod tracegen;

@@ -1,19 +1,22 @@
-//! Results on disk: `results.csv`, `meta.json`, and writing a whole results
-//! directory (or one file in it) so that an interrupted run leaves the old
-//! results or the new ones, never half of either.
+//! Results on disk: `results.csv`, `meta.json`, plots and REPORT.md, and
+//! writing a whole results directory (or one file in it) so that an
+//! interrupted run leaves the old results or the new ones, never half of
+//! either.
 //!
 //! A results directory `DIR` is built as the sibling `DIR.tmp-PID` and then
 //! renamed into place (the old `DIR`, if any, is first renamed aside to
 //! `DIR.old-PID` and removed afterwards). Single files are written as
 //! `NAME.tmp-PID` in the same directory and renamed over `NAME`.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use rmap_metrics::Row;
 use serde::{Deserialize, Serialize};
 
-use crate::results::Row;
+use crate::{plots, report};
 
 /// What a results directory's `meta.json` records.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -31,6 +34,7 @@ pub struct Meta {
     pub wall_s: f64,
 }
 
+/// The machine a run ran on.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Machine {
     pub os: String,
@@ -197,17 +201,47 @@ pub fn write_dir_atomic(
     Ok(())
 }
 
+/// Writes plots and REPORT.md for `rows` into `dir` (which exists). Plots
+/// go to `dir/plots`, replaced as a whole. Errors name the file that could
+/// not be written or the plot that could not be drawn.
+pub fn write_report(dir: &Path, rows: &[Row], meta: Option<&Meta>) -> Result<(), String> {
+    let mut made = BTreeSet::new();
+    let list = report::plot_list(rows);
+    write_dir_atomic(&dir.join("plots"), |p| {
+        for (form, metric) in &list {
+            if let Some(svg) = plots::plot(rows, form, metric.name)? {
+                write_file_atomic(&p.join(plots::file_name(form, metric.name)), svg.as_bytes())?;
+                made.insert((form.clone(), metric.name.to_string()));
+            }
+        }
+        Ok(())
+    })?;
+    let md = report::render(rows, meta, &made);
+    write_file_atomic(&dir.join("REPORT.md"), md.as_bytes())
+}
+
+/// Writes a whole results directory: results.csv, meta.json, plots,
+/// report; `dir` is replaced only once all of it is written.
+pub fn write_results(dir: &Path, rows: &[Row], meta: &Meta) -> Result<(), String> {
+    write_dir_atomic(dir, |tmp| {
+        write_file_atomic(&tmp.join("results.csv"), csv_text(rows)?.as_bytes())?;
+        let json = serde_json::to_string_pretty(meta).map_err(|e| format!("meta.json: {e}"))?;
+        write_file_atomic(&tmp.join("meta.json"), (json + "\n").as_bytes())?;
+        write_report(tmp, rows, Some(meta))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn row(metric: &str, v: f64) -> Row {
+    fn row(metric: rmap_metrics::Metric, v: f64) -> Row {
         Row {
             scenario: "heap-churn/merge=none".into(),
             size: 64,
             size_unit: "allocations".into(),
             backend: "anonvma:linux".into(),
-            metric: metric.into(),
+            metric: metric.name.into(),
             value: v,
             unit: "VMAs".into(),
             min: v,
@@ -218,7 +252,10 @@ mod tests {
 
     #[test]
     fn csv_round_trips_and_reports_bad_lines() {
-        let rows = vec![row("vmas_end", 12.0), row("vmas_peak", 0.125)];
+        let rows = vec![
+            row(rmap_metrics::VMAS_END, 12.0),
+            row(rmap_metrics::VMAS_PEAK, 0.125),
+        ];
         let text = csv_text(&rows).unwrap();
         assert!(
             text.starts_with("scenario,size,size_unit,backend,metric,value,unit,min,max,reps\n")

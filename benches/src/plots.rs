@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use plotters::prelude::*;
 use plotters::style::RGBColor;
 
-use crate::results::{KERNEL_BACKEND, Row};
+use rmap_metrics::{KERNEL_BACKEND, Row};
 
 /// The colour of a backend spec.
 pub fn colour(backend: &str) -> RGBColor {
@@ -42,20 +42,12 @@ pub fn colour(backend: &str) -> RGBColor {
         _ if backend == KERNEL_BACKEND => &[RGBColor(128, 128, 128)],
         _ => &[RGBColor(90, 90, 90)],
     };
-    let presets: &[&str] = match family {
-        "pte-chain" => &["rik", "naive", "nrpte15", "nrpte31"],
-        "objrmap" => &["mccracken", "prio", "anonmm"],
-        "anonvma" => &[
-            "linux",
-            "andrea-2.6.7",
-            "rmap40-2.6.7",
-            "avc-2.6.34",
-            "reuse-3.19",
-            "unfaulted",
-        ],
-        _ => &[],
+    // the preset's place in its backend's list, as the registry orders it
+    let i = if preset.is_empty() {
+        0
+    } else {
+        rmap_registry::preset_index(backend).unwrap_or(0)
     };
-    let i = presets.iter().position(|&p| p == preset).unwrap_or(0);
     shades[i % shades.len()]
 }
 
@@ -338,6 +330,7 @@ fn bounds(vals: impl Iterator<Item = f64>, from_zero: bool) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rmap_metrics::{TIME_NS, WALK_VMAS_VISITED_PER_WALK};
 
     #[test]
     fn size_ticks_snap_to_the_sizes_that_ran() {
@@ -358,7 +351,7 @@ mod tests {
             size,
             size_unit: "windows".into(),
             backend: backend.into(),
-            metric: "walk_vmas_visited_per_walk".into(),
+            metric: WALK_VMAS_VISITED_PER_WALK.name.into(),
             value: v,
             unit: "VMAs/walk".into(),
             min: v,
@@ -375,7 +368,7 @@ mod tests {
             row("objrmap:prio", 250, 1.0),
             row("objrmap:prio", 1000, 1.0),
         ];
-        let svg = plot(&rows, "db-window", "walk_vmas_visited_per_walk")
+        let svg = plot(&rows, "db-window", WALK_VMAS_VISITED_PER_WALK.name)
             .unwrap()
             .unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..100]);
@@ -383,13 +376,13 @@ mod tests {
         assert!(svg.contains("size (windows, log scale)"));
         assert!(svg.contains("VMAs/walk, log scale"));
         assert!(svg.matches("<polyline").count() >= 2);
-        assert!(plot(&rows, "db-window", "time_ns").unwrap().is_none());
+        assert!(plot(&rows, "db-window", TIME_NS.name).unwrap().is_none());
     }
 
     #[test]
     fn one_size_gives_bars_with_values() {
         let rows = vec![row("scan:default", 64, 3.0), row("anonvma:linux", 64, 5.5)];
-        let svg = plot(&rows, "db-window", "walk_vmas_visited_per_walk")
+        let svg = plot(&rows, "db-window", WALK_VMAS_VISITED_PER_WALK.name)
             .unwrap()
             .unwrap();
         assert!(svg.contains("db-window at 64 windows"));
@@ -400,7 +393,7 @@ mod tests {
     #[test]
     fn names_and_numbers() {
         assert_eq!(
-            file_name("heap-churn/merge=none", "vmas_end"),
+            file_name("heap-churn/merge=none", rmap_metrics::VMAS_END.name),
             "heap-churn_merge=none--vmas_end.svg"
         );
         assert_eq!(human(1234567.0), "1.235M");

@@ -12,19 +12,13 @@
 //! faults). Counts (walks, objects, VMAs) are exact and identical across
 //! repetitions; times vary, and each row carries the median, min and max.
 //!
-//! Metrics (name, unit), emitted where they apply:
-//! `time_ns` (ns), `fork_ns_per_page` and `exit_ns_per_page` (ns/page:
-//! op time over the resident pages of the process forked or exiting),
-//! `fault_ns_p50`/`p99`/`p999` (ns), `anon_fault_ns_mean`,
-//! `file_fault_ns_mean`, `cow_fault_ns_mean`, `swapin_fault_ns_mean` (ns),
-//! `faults` (count), `mprotect_ns_per_call` (ns), `reclaim_pages_per_s`
-//! (pages/s), `reclaimed_pages` (pages), `swapins` (pages), `walks` (count),
-//! `walk_vmas_visited_per_walk` (VMAs/walk; only when walks went through
-//! VMAs: a chain walk visits none), `walk_ptes_checked_per_walk`
-//! (PTEs/walk), `kernel_bytes_peak` (bytes), `vmas_peak`, `vmas_end` (VMAs),
-//! `anon_vma_peak`, `anon_vma_chain_peak`, `pte_chain_peak`, `anonmm_peak`
-//! (objects; only for backends that have that kind), `op_errors` (count of
-//! syscalls that failed with an errno, as a program would see them).
+//! Metrics: [`rmap_metrics::MODEL`], each emitted where it applies
+//! ([`FORK_NS_PER_PAGE`] and [`EXIT_NS_PER_PAGE`]: op time over the
+//! resident pages of the process forked or exiting;
+//! [`WALK_VMAS_VISITED_PER_WALK`] only when walks went through VMAs, as a
+//! chain walk visits none; the object peaks only for backends that have
+//! that kind; [`OP_ERRORS`] counts syscalls that failed with an errno, as a
+//! program would see them).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -33,30 +27,23 @@ use hdrhistogram::Histogram;
 use rmap_core::ops::Access;
 use rmap_core::replay::apply_config;
 use rmap_core::{Config, Op, OpError, PAGE_SIZE, ReverseMap, System};
+use rmap_metrics::*;
+use rmap_registry::WithBackend;
+use rmap_traces::scenario::Form;
 
-use crate::backends::{self, WithBackend};
-use crate::results::Row;
-use crate::scenario::Form;
-
-/// The object kinds whose peaks are reported, with their metric names.
-const PEAK_KINDS: &[(&str, &str)] = &[
-    ("anon_vma", "anon_vma_peak"),
-    ("anon_vma_chain", "anon_vma_chain_peak"),
-    ("pte_chain", "pte_chain_peak"),
-    ("anonmm", "anonmm_peak"),
+/// The object kinds whose peaks are reported, with their metrics.
+const PEAK_KINDS: &[(&str, Metric)] = &[
+    ("anon_vma", ANON_VMA_PEAK),
+    ("anon_vma_chain", ANON_VMA_CHAIN_PEAK),
+    ("pte_chain", PTE_CHAIN_PEAK),
+    ("anonmm", ANONMM_PEAK),
 ];
 
-/// Which way is better for a metric.
-pub fn higher_is_better(metric: &str) -> bool {
-    metric == "reclaim_pages_per_s"
-}
-
-/// One measured value of one run.
+/// One measured value of one run (in the metric's unit).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Value {
-    pub metric: &'static str,
+    pub metric: Metric,
     pub value: f64,
-    pub unit: &'static str,
 }
 
 /// Everything one run measured.
@@ -66,18 +53,15 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    pub fn get(&self, metric: &str) -> Option<f64> {
+    /// The value of `metric`, if the run measured it.
+    pub fn get(&self, metric: Metric) -> Option<f64> {
         self.values
             .iter()
             .find(|v| v.metric == metric)
             .map(|v| v.value)
     }
-    fn push(&mut self, metric: &'static str, value: f64, unit: &'static str) {
-        self.values.push(Value {
-            metric,
-            value,
-            unit,
-        });
+    fn push(&mut self, metric: Metric, value: f64) {
+        self.values.push(Value { metric, value });
     }
 }
 
@@ -275,91 +259,87 @@ fn ns(d: Duration) -> f64 {
     d.as_nanos() as f64
 }
 
+/// The run's values, in [`rmap_metrics::MODEL`] order.
 fn summarise<R: ReverseMap>(sys: &System<R>, a: &Acc, hist: &Histogram<u64>) -> RunResult {
     let mut r = RunResult::default();
+    summarise_times(&mut r, a, hist);
     let c = sys.core.counters;
     let w = sys.core.walk_stats;
-    r.push("time_ns", ns(a.time), "ns");
-    if a.fork_pages > 0 {
-        r.push(
-            "fork_ns_per_page",
-            ns(a.fork_time) / a.fork_pages as f64,
-            "ns/page",
-        );
-    }
-    if a.exit_pages > 0 {
-        r.push(
-            "exit_ns_per_page",
-            ns(a.exit_time) / a.exit_pages as f64,
-            "ns/page",
-        );
-    }
-    if !hist.is_empty() {
-        r.push("fault_ns_p50", hist.value_at_quantile(0.5) as f64, "ns");
-        r.push("fault_ns_p99", hist.value_at_quantile(0.99) as f64, "ns");
-        r.push("fault_ns_p999", hist.value_at_quantile(0.999) as f64, "ns");
-    }
-    let names = [
-        "anon_fault_ns_mean",
-        "file_fault_ns_mean",
-        "cow_fault_ns_mean",
-        "swapin_fault_ns_mean",
-    ];
-    for (k, name) in names.into_iter().enumerate() {
-        let (t, n) = a.kinds[k];
-        if n > 0 {
-            r.push(name, ns(t) / n as f64, "ns");
-        }
-    }
-    r.push("faults", c.faults as f64, "count");
+    r.push(FAULTS, c.faults as f64);
     if a.mprotects > 0 {
         r.push(
-            "mprotect_ns_per_call",
+            MPROTECT_NS_PER_CALL,
             ns(a.mprotect_time) / a.mprotects as f64,
-            "ns",
         );
     }
     if c.reclaim_freed > 0 {
-        r.push("reclaimed_pages", c.reclaim_freed as f64, "pages");
+        r.push(RECLAIMED_PAGES, c.reclaim_freed as f64);
         if sys.reclaim_ns > 0 {
             r.push(
-                "reclaim_pages_per_s",
+                RECLAIM_PAGES_PER_S,
                 c.reclaim_freed as f64 * 1e9 / sys.reclaim_ns as f64,
-                "pages/s",
             );
         }
     }
     if c.swapins > 0 || c.swapouts > 0 {
-        r.push("swapins", c.swapins as f64, "pages");
+        r.push(SWAPINS, c.swapins as f64);
     }
     if w.walks > 0 {
-        r.push("walks", w.walks as f64, "count");
+        r.push(WALKS, w.walks as f64);
         // Chain walks (pte-chain, and the anonymous pages of objrmap's
         // chain presets) visit no VMAs: the metric does not apply to them,
         // and a 0 would rank them best on a cost they pay in PTEs instead.
         if w.vmas_visited > 0 {
             r.push(
-                "walk_vmas_visited_per_walk",
+                WALK_VMAS_VISITED_PER_WALK,
                 w.vmas_visited as f64 / w.walks as f64,
-                "VMAs/walk",
             );
         }
         r.push(
-            "walk_ptes_checked_per_walk",
+            WALK_PTES_CHECKED_PER_WALK,
             w.ptes_checked as f64 / w.walks as f64,
-            "PTEs/walk",
         );
     }
-    r.push("kernel_bytes_peak", a.bytes_peak as f64, "bytes");
-    r.push("vmas_peak", a.vmas_peak as f64, "VMAs");
-    r.push("vmas_end", sys.core.vmas.live() as f64, "VMAs");
-    for &(kind, name) in PEAK_KINDS {
+    r.push(KERNEL_BYTES_PEAK, a.bytes_peak as f64);
+    r.push(VMAS_PEAK, a.vmas_peak as f64);
+    r.push(VMAS_END, sys.core.vmas.live() as f64);
+    for &(kind, metric) in PEAK_KINDS {
         if let Some(&n) = a.peaks.get(kind) {
-            r.push(name, n as f64, "objects");
+            r.push(metric, n as f64);
         }
     }
-    r.push("op_errors", a.errors as f64, "count");
+    r.push(OP_ERRORS, a.errors as f64);
     r
+}
+
+/// The time metrics up to the fault means, in [`rmap_metrics::MODEL`]
+/// order.
+fn summarise_times(r: &mut RunResult, a: &Acc, hist: &Histogram<u64>) {
+    r.push(TIME_NS, ns(a.time));
+    if a.fork_pages > 0 {
+        r.push(FORK_NS_PER_PAGE, ns(a.fork_time) / a.fork_pages as f64);
+    }
+    if a.exit_pages > 0 {
+        r.push(EXIT_NS_PER_PAGE, ns(a.exit_time) / a.exit_pages as f64);
+    }
+    if !hist.is_empty() {
+        r.push(FAULT_NS_P50, hist.value_at_quantile(0.5) as f64);
+        r.push(FAULT_NS_P99, hist.value_at_quantile(0.99) as f64);
+        r.push(FAULT_NS_P999, hist.value_at_quantile(0.999) as f64);
+    }
+    // in FaultKind order
+    let means = [
+        ANON_FAULT_NS_MEAN,
+        FILE_FAULT_NS_MEAN,
+        COW_FAULT_NS_MEAN,
+        SWAPIN_FAULT_NS_MEAN,
+    ];
+    for (k, metric) in means.into_iter().enumerate() {
+        let (t, n) = a.kinds[k];
+        if n > 0 {
+            r.push(metric, ns(t) / n as f64);
+        }
+    }
 }
 
 struct Measure<'a>(&'a [Op]);
@@ -371,9 +351,10 @@ impl WithBackend for Measure<'_> {
     }
 }
 
-/// Measure `ops` on the backend `spec` (`NAME[:PRESET]`).
+/// Measure `ops` on the backend `spec` (`NAME[:PRESET]`). Errors: an
+/// unknown backend, or an op that cannot run (as [`measure`]).
 pub fn measure_spec(ops: &[Op], spec: &str) -> Result<RunResult, String> {
-    backends::with_backend(spec, Measure(ops))?
+    rmap_registry::with_backend(spec, Measure(ops))?
 }
 
 /// The median of `v` (sorted in place); the mean of the middle two when
@@ -400,20 +381,20 @@ pub fn rows_of(
     backend: &str,
     runs: &[RunResult],
 ) -> Vec<Row> {
-    let mut order: Vec<(&'static str, &'static str)> = Vec::new();
+    let mut order: Vec<Metric> = Vec::new();
     let mut vals: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
     for r in runs {
         for v in &r.values {
-            if !vals.contains_key(v.metric) {
-                order.push((v.metric, v.unit));
+            if !vals.contains_key(v.metric.name) {
+                order.push(v.metric);
             }
-            vals.entry(v.metric).or_default().push(v.value);
+            vals.entry(v.metric.name).or_default().push(v.value);
         }
     }
     order
         .into_iter()
-        .map(|(metric, unit)| {
-            let v = vals.get_mut(metric).expect("collected");
+        .map(|metric| {
+            let v = vals.get_mut(metric.name).expect("collected");
             let min = v.iter().copied().fold(f64::INFINITY, f64::min);
             let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             Row {
@@ -421,9 +402,9 @@ pub fn rows_of(
                 size,
                 size_unit: size_unit.to_string(),
                 backend: backend.to_string(),
-                metric: metric.to_string(),
+                metric: metric.name.to_string(),
                 value: median(v),
-                unit: unit.to_string(),
+                unit: metric.unit.to_string(),
                 min,
                 max,
                 reps: v.len() as u32,
@@ -542,7 +523,7 @@ mod tests {
 
     #[test]
     fn sizes_given_are_run_ascending_and_once() {
-        let form = crate::scenario::resolve("fork-storm").unwrap()[0];
+        let form = rmap_traces::scenario::resolve("fork-storm").unwrap()[0];
         let opts = SuiteOptions {
             forms: vec![form],
             backends: vec!["scan".into()],
@@ -583,42 +564,60 @@ mod tests {
     #[test]
     fn measures_what_happened() {
         let r = measure_spec(&ops(FORKY), "anonvma:linux").unwrap();
-        let g = |m: &str| r.get(m).unwrap_or_else(|| panic!("no {m}"));
+        let g = |m: Metric| r.get(m).unwrap_or_else(|| panic!("no {m}"));
         // 256 first-touch faults, 16 COW faults, then the reads: the
         // pages reclaim freed come back (swap-ins or zero-page misses).
-        assert!(g("faults") >= 272.0, "{r:?}");
-        assert!(g("cow_fault_ns_mean") > 0.0);
-        assert!(g("anon_fault_ns_mean") > 0.0);
-        assert!(g("fault_ns_p50") <= g("fault_ns_p99"));
-        assert!(g("fault_ns_p99") <= g("fault_ns_p999"));
-        assert!(g("fork_ns_per_page") > 0.0 && g("exit_ns_per_page") > 0.0);
-        assert_eq!(g("reclaimed_pages"), 64.0);
-        assert!(g("reclaim_pages_per_s") > 0.0);
-        assert!(g("walks") >= 64.0);
+        assert!(g(FAULTS) >= 272.0, "{r:?}");
+        assert!(g(COW_FAULT_NS_MEAN) > 0.0);
+        assert!(g(ANON_FAULT_NS_MEAN) > 0.0);
+        assert!(g(FAULT_NS_P50) <= g(FAULT_NS_P99));
+        assert!(g(FAULT_NS_P99) <= g(FAULT_NS_P999));
+        assert!(g(FORK_NS_PER_PAGE) > 0.0 && g(EXIT_NS_PER_PAGE) > 0.0);
+        assert_eq!(g(RECLAIMED_PAGES), 64.0);
+        assert!(g(RECLAIM_PAGES_PER_S) > 0.0);
+        assert!(g(WALKS) >= 64.0);
         // One failed mmap (unaligned address); munmap of nothing is fine.
-        assert_eq!(g("op_errors"), 1.0);
+        assert_eq!(g(OP_ERRORS), 1.0);
         // The mprotect split the VMA: 2 in process 1, and the child's 1.
-        assert_eq!(g("vmas_peak"), 3.0);
-        assert_eq!(g("vmas_end"), 2.0);
-        assert_eq!(g("anon_vma_peak"), 2.0);
-        assert!(r.get("pte_chain_peak").is_none());
-        assert!(g("kernel_bytes_peak") >= 3.0 * 192.0);
+        assert_eq!(g(VMAS_PEAK), 3.0);
+        assert_eq!(g(VMAS_END), 2.0);
+        assert_eq!(g(ANON_VMA_PEAK), 2.0);
+        assert!(r.get(PTE_CHAIN_PEAK).is_none());
+        assert!(g(KERNEL_BYTES_PEAK) >= 3.0 * 192.0);
+    }
+
+    #[test]
+    fn emits_model_metrics_in_model_order() {
+        for spec in ["anonvma:linux", "pte-chain:rik"] {
+            let r = measure_spec(&ops(FORKY), spec).unwrap();
+            let at: Vec<usize> = r
+                .values
+                .iter()
+                .map(|v| {
+                    MODEL
+                        .iter()
+                        .position(|m| *m == v.metric)
+                        .unwrap_or_else(|| panic!("{} is not in MODEL", v.metric))
+                })
+                .collect();
+            assert!(at.windows(2).all(|w| w[0] < w[1]), "{spec}: {at:?}");
+        }
     }
 
     #[test]
     fn counts_agree_across_backends_and_reps() {
         let o = ops(FORKY);
-        let counted = ["faults", "reclaimed_pages", "vmas_peak", "op_errors"];
+        let counted = [FAULTS, RECLAIMED_PAGES, VMAS_PEAK, OP_ERRORS];
         let base = measure_spec(&o, "scan").unwrap();
-        for spec in backends::all_specs() {
+        for spec in rmap_registry::all_specs() {
             let r = measure_spec(&o, &spec).unwrap();
             for m in counted {
                 assert_eq!(r.get(m), base.get(m), "{spec} {m}");
             }
         }
         let r = measure_spec(&o, "pte-chain:rik").unwrap();
-        assert!(r.get("pte_chain_peak").unwrap() > 0.0);
-        assert!(r.get("anon_vma_peak").is_none());
+        assert!(r.get(PTE_CHAIN_PEAK).unwrap() > 0.0);
+        assert!(r.get(ANON_VMA_PEAK).is_none());
     }
 
     #[test]
@@ -634,9 +633,8 @@ mod tests {
     fn rows_summarise_reps() {
         let mk = |t: f64| RunResult {
             values: vec![Value {
-                metric: "time_ns",
+                metric: TIME_NS,
                 value: t,
-                unit: "ns",
             }],
         };
         let rows = rows_of("s", 4, "MiB", "scan:default", &[mk(3.0), mk(1.0), mk(2.0)]);

@@ -151,3 +151,46 @@ fn backends_lists_scan() {
     assert_eq!(o.status.code(), Some(0));
     assert!(stdout(&o).contains("scan:default"));
 }
+
+#[test]
+fn the_command_writes_the_trace_or_exits_2() {
+    let dir = std::env::temp_dir().join(format!("rmap-strace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("p.strace");
+    std::fs::write(&log, "1 brk(NULL) = 0x5000\n1 brk(0x7000) = 0x7000\n").unwrap();
+    let out = dir.join("p.trace");
+    let bin = env!("CARGO_BIN_EXE_rmap-bench");
+    let o = std::process::Command::new(bin)
+        .arg("import-strace")
+        .arg(&log)
+        .arg("-o")
+        .arg(&out)
+        .args(["--touch-fraction", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.ends_with(
+            "mmap 2 0x5000 8K rw- private\ntouch 2 0x5000 8K w\nexit 1 # the launcher\n"
+        ),
+        "{text}"
+    );
+    let o = std::process::Command::new(bin)
+        .arg("import-strace")
+        .arg(&log)
+        .args(["--touch-fraction", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), text);
+    std::fs::write(&log, "1 brk(NULL) = 0x5000\n1 mmap(\n").unwrap();
+    let o = std::process::Command::new(bin)
+        .arg("import-strace")
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("p.strace:2: "), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -47,6 +47,7 @@
 //!
 //! Lock order and the lock record: see [`locks`].
 
+pub mod abi;
 pub mod addr;
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;

@@ -320,7 +320,7 @@ mod tests {
     /// Linux prepares the anon_vma of a private file VMA before a write
     /// fault finds the page past EOF; the two VMAs written this way have
     /// distinct anonymous state, so a mapping between them merges with the
-    /// left one only (the live kernel agrees: benches/tests/fidelity.rs).
+    /// left one only (the live kernel agrees: kernel/tests/fidelity.rs).
     /// Backend-specific: it depends on Linux-like anonymous state.
     #[test]
     fn scan_cow_fault_past_eof_prepares_anon() {

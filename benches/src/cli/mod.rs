@@ -1,0 +1,296 @@
+//! The `rmap-bench` command line: the clap types of every subcommand here,
+//! and one small handler per subcommand in the modules below (`replay`,
+//! `backends`, `kernel` for kernel-run, kernel-diff, fidelity and
+//! kernel-bench, `run`, `report`, `choose`, `trace` for trace and
+//! scenarios, `import` for import-strace, `gen` for gen-random).
+//!
+//! Exit status of every command: 0 success, 1 a `check` failed or the
+//! model and the kernel disagree (where the command compares them), 2 a
+//! usage, input or I/O error (the message names what and where).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+mod backends;
+mod choose;
+mod gen_random;
+mod import;
+mod kernel;
+mod replay;
+mod report;
+mod run;
+mod trace;
+
+/// The command line (clap).
+#[derive(Parser, Debug)]
+#[command(
+    name = "rmap-bench",
+    version,
+    about = "Compare reverse-mapping designs on one memory-management model"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Run a trace and print its dump, err, stats and check lines.
+    Replay {
+        /// The trace file (docs/trace-format.md).
+        file: PathBuf,
+        /// Backend as NAME or NAME:PRESET (see `rmap-bench backends`).
+        #[arg(long, default_value = "scan")]
+        backend: String,
+        /// Skip the shadow model (faster; `check` then validates structure only).
+        #[arg(long)]
+        no_integrity: bool,
+        /// Print, on standard error, the wall time spent in each kind of op.
+        #[arg(long)]
+        timing: bool,
+    },
+    /// List the backends and their presets.
+    Backends,
+    /// Run a trace on the live Linux kernel; print its dump and err lines.
+    KernelRun {
+        /// The trace file; every address must lie in [0x100000000000, 0x200000000000).
+        file: PathBuf,
+        /// Measurements per side of each `stats all` object count (at
+        /// least; the most frequent value is used); 0 prints null counts
+        /// without measuring.
+        #[arg(long, default_value_t = 5)]
+        slab_reps: usize,
+        /// Print, on standard error, the raw slab differences behind each
+        /// `stats all` line.
+        #[arg(long)]
+        slab_samples: bool,
+    },
+    /// Run a trace on the model and on the live kernel; show where the
+    /// dump and err lines differ. Exit status 0 when they agree, 1 when not.
+    KernelDiff {
+        file: PathBuf,
+        #[arg(long, default_value = "scan")]
+        backend: String,
+        /// Measurements per side of each live `stats all` object count;
+        /// 0 skips the object counts.
+        #[arg(long, default_value_t = 5)]
+        slab_reps: usize,
+    },
+    /// Run many seeded random traces on the model and on the live kernel;
+    /// print the agreement rate and the first disagreements. Exit status 0
+    /// when every trace agrees, 1 when not.
+    Fidelity {
+        /// Seeds as FIRST..END (END excluded).
+        #[arg(long, default_value = "0..1000", value_parser = parse_seeds)]
+        seeds: std::ops::Range<u64>,
+        /// Generate traces without writes and guard regions.
+        #[arg(long)]
+        read_only: bool,
+        #[arg(long, default_value = "scan")]
+        backend: String,
+        /// Random operations per trace.
+        #[arg(long, default_value_t = 60)]
+        ops: usize,
+        /// End every trace with `stats all` and compare the object counts
+        /// too (needs root for the kernel's counts).
+        #[arg(long)]
+        objects: bool,
+        /// Measurements per side of each live object count.
+        #[arg(long, default_value_t = 5)]
+        slab_reps: usize,
+        /// Show this many disagreements in full.
+        #[arg(long, default_value_t = 3)]
+        show: usize,
+    },
+    /// Run the benchmark suite: every scenario form × size × backend
+    /// preset, with a progress bar; write DIR/results.csv, meta.json,
+    /// plots/*.svg and REPORT.md (built under a temporary name, then
+    /// renamed into place).
+    Run {
+        #[command(flatten)]
+        args: run::RunArgs,
+    },
+    /// Rebuild DIR/plots and DIR/REPORT.md from DIR/results.csv.
+    Report { dir: PathBuf },
+    /// Run a trace file or a scenario on every backend preset and print a
+    /// ranked table (time, metadata bytes, walk cost) and a recommendation.
+    Choose {
+        /// A trace file, or a scenario (`NAME` or `NAME/VARIANT`).
+        target: String,
+        /// Scenario size (default: the scenario's quick size).
+        #[arg(long)]
+        size: Option<u64>,
+        #[arg(long, value_delimiter = ',')]
+        backends: Vec<String>,
+        #[arg(long, default_value_t = 1)]
+        reps: u32,
+    },
+    /// Write a scenario as a trace on standard output.
+    Trace {
+        /// `NAME` or `NAME/VARIANT`.
+        scenario: String,
+        /// Size (default: the scenario's quick size).
+        #[arg(long)]
+        size: Option<u64>,
+    },
+    /// List the scenarios, their forms and sizes.
+    Scenarios,
+    /// Measure the live kernel's fork cost per page and fault costs on the
+    /// fork-storm and fault-storm shapes; print CSV rows, or merge them
+    /// into DIR's results (replacing earlier kernel rows) and rebuild its
+    /// report.
+    KernelBench {
+        /// fork-storm sizes in MiB, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "64")]
+        fork_sizes: Vec<u64>,
+        /// fault-storm sizes in MiB, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "64")]
+        fault_sizes: Vec<u64>,
+        #[arg(long, default_value_t = 3)]
+        reps: u32,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Turn an `strace -f` log into a trace (docs/strace-import.md): the
+    /// memory and process calls become ops, and page accesses, which strace
+    /// cannot see, follow the access policy below.
+    ImportStrace {
+        /// The log, e.g. from `strace -f -e trace=memory,process,desc -o LOG CMD`.
+        log: PathBuf,
+        /// Write the trace here (atomically) instead of standard output.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        opts: rmap_traces::strace::ImportOptions,
+    },
+    /// Write a seeded random trace (for kernel-diff and property runs).
+    GenRandom {
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Random operations before the final dumps.
+        #[arg(long, default_value_t = 60)]
+        ops: usize,
+        /// No writes and no guard regions: no anonymous state is created.
+        #[arg(long)]
+        read_only: bool,
+        #[arg(long)]
+        no_files: bool,
+        #[arg(long)]
+        no_forks: bool,
+        #[arg(long)]
+        no_reclaim: bool,
+    },
+}
+
+/// `FIRST..END` as a range of seeds.
+fn parse_seeds(s: &str) -> Result<std::ops::Range<u64>, String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("`{s}`: expected FIRST..END, e.g. 0..1000"))?;
+    let num = |x: &str| {
+        x.trim()
+            .parse::<u64>()
+            .map_err(|e| format!("`{x}` in `{s}`: {e}"))
+    };
+    let (a, b) = (num(a)?, num(b)?);
+    if a > b {
+        return Err(format!("`{s}`: FIRST is after END"));
+    }
+    Ok(a..b)
+}
+
+/// The text of a trace or log file (invalid UTF-8 replaced); on failure
+/// the message is printed and the exit status (2) returned.
+fn read_trace(file: &std::path::Path) -> Result<String, i32> {
+    match std::fs::read(file) {
+        Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+        Err(e) => {
+            eprintln!("rmap-bench: cannot read {}: {e}", file.display());
+            Err(2)
+        }
+    }
+}
+
+/// Runs one command. Exit status: 0 success, 1 a `check` failed (or the
+/// model and the kernel disagree), 2 a usage or trace error.
+// Longer than most functions on purpose: one arm per subcommand, each only
+// unpacking clap's fields into its handler's call.
+pub fn run(cli: Cli) -> i32 {
+    match cli.cmd {
+        Cmd::KernelRun {
+            file,
+            slab_reps,
+            slab_samples,
+        } => kernel::kernel_run(&file, slab_reps, slab_samples),
+        Cmd::KernelDiff {
+            file,
+            backend,
+            slab_reps,
+        } => kernel::kernel_diff(&file, &backend, slab_reps),
+        Cmd::Fidelity {
+            seeds,
+            read_only,
+            backend,
+            ops,
+            objects,
+            slab_reps,
+            show,
+        } => kernel::fidelity(seeds, read_only, &backend, ops, objects, slab_reps, show),
+        Cmd::GenRandom {
+            seed,
+            ops,
+            read_only,
+            no_files,
+            no_forks,
+            no_reclaim,
+        } => gen_random::gen_random(rmap_kernel::tracegen::GenOptions {
+            seed,
+            ops,
+            anon_state: !read_only,
+            files: !no_files,
+            forks: !no_forks,
+            reclaim: !no_reclaim,
+            ram: None,
+        }),
+        Cmd::ImportStrace { log, out, opts } => import::import_strace(&log, out.as_deref(), &opts),
+        Cmd::Run { args } => run::run(args),
+        Cmd::Report { dir } => report::report(&dir),
+        Cmd::Choose {
+            target,
+            size,
+            backends,
+            reps,
+        } => choose::choose(&target, size, &backends, reps),
+        Cmd::Trace { scenario, size } => trace::trace(&scenario, size),
+        Cmd::Scenarios => trace::scenarios(),
+        Cmd::KernelBench {
+            fork_sizes,
+            fault_sizes,
+            reps,
+            out,
+        } => kernel::kernel_bench(fork_sizes, fault_sizes, reps, out),
+        Cmd::Backends => backends::backends(),
+        Cmd::Replay {
+            file,
+            backend,
+            no_integrity,
+            timing,
+        } => replay::replay(&file, &backend, no_integrity, timing),
+    }
+}
+
+/// A progress bar of `total` runs on standard error.
+fn progress(total: u64) -> ProgressBar {
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} runs, eta {eta} {wide_msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb
+}

@@ -1,0 +1,336 @@
+//! The known history of rmap, held as data: each [`Claim`] is a statement
+//! the history makes, where it comes from, and a check that reads a run's
+//! [`Table`] and says whether the run reproduces it ([`Verdict`]).
+//!
+//! Adding a claim is adding a value to [`CLAIMS`] (and, usually, its check
+//! function below). The report lists the claims in [`CLAIMS`] order with
+//! their verdicts and notes; `rmap-bench run` prints the verdicts.
+
+use std::fmt::Write as _;
+
+use rmap_metrics::{
+    ANON_VMA_PEAK, FORK_NS_PER_PAGE, VMAS_END, VMAS_PEAK, WALK_VMAS_VISITED_PER_WALK,
+};
+
+use super::table::{Table, ratio_text};
+use crate::plots::human;
+
+/// One claim of the history.
+pub struct Claim {
+    /// What the history says, as the report states it.
+    pub statement: &'static str,
+    /// Where the claim comes from: the Linux history it summarises.
+    pub source: &'static str,
+    /// Whether a run reproduces it, from the run's rows.
+    pub check: fn(&Table) -> Verdict,
+}
+
+/// Whether a run reproduced a claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Reproduced,
+    NotReproduced,
+    /// The run lacks the scenarios or backends the claim needs.
+    NotMeasured,
+}
+
+/// A claim checked against a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    /// What the run measured, or why it measured nothing.
+    pub found: String,
+    /// Why a number differs from the history, or a caveat (may be empty).
+    pub note: String,
+}
+
+impl Verdict {
+    /// A verdict from `holds` (`None`: not measured).
+    fn new(holds: Option<bool>, found: String, note: String) -> Verdict {
+        let outcome = match holds {
+            Some(true) => Outcome::Reproduced,
+            Some(false) => Outcome::NotReproduced,
+            None => Outcome::NotMeasured,
+        };
+        Verdict {
+            outcome,
+            found,
+            note,
+        }
+    }
+
+    /// Nothing to check: `why` says what did not run.
+    fn not_measured(why: impl Into<String>) -> Verdict {
+        Verdict::new(None, why.into(), String::new())
+    }
+}
+
+/// Every claim, in the order the report lists them.
+pub const CLAIMS: &[Claim] = &[
+    Claim {
+        statement: "fork costs more per page with pte-chain than with anonvma and objrmap",
+        source: "Linux 2.5's rmap kept a PTE chain per page (Rik van Riel, 2.5.27); fork and exit paid for it per page, which object-based rmap (Dave McCracken's objrmap, Hugh Dickins' anonmm, Andrea Arcangeli's anon_vma) removed in 2.6",
+        check: fork_cost,
+    },
+    Claim {
+        statement: "db-window walks are orders of magnitude longer with the mccracken list than with an interval tree",
+        source: "object-based rmap walked a file's whole i_mmap list; databases mapping thousands of windows of one file made that list long, and Linux 2.6.7 replaced it by a priority search tree (Rajesh Venkatasubramanian's prio_tree), today an interval tree",
+        check: db_window,
+    },
+    Claim {
+        statement: "fork-chain anon_vmas grow without bound only with avc-2.6.34",
+        source: "anon_vma_chain (Rik van Riel, Linux 2.6.34) linked every child to every ancestor's anon_vma, so a long chain of forks kept one per generation alive; Linux 3.19 reuses an exited ancestor's anon_vma (Konstantin Khlebnikov) to bound them",
+        check: fork_chain,
+    },
+    Claim {
+        statement: "heap-churn leaves orders of magnitude fewer entries with merge=both than with merge=none",
+        source: "Mach's vm_map merged a new entry only into the one before it and never re-coalesced after a protection change; Linux's vma_merge merges with both neighbours and again when mprotect makes them compatible",
+        check: heap_churn,
+    },
+    Claim {
+        statement: "uml needs far fewer VMAs with many_prots",
+        source: "User-Mode Linux maps each guest page on its own with the guest's protection: one VMA per page without per-page protections, which the remap_file_pages protection patches proposed for UML (2003 to 2006) kept in the PTEs of one VMA",
+        check: uml,
+    },
+    Claim {
+        statement: "glibc-libs needs far fewer VMAs with many_prots",
+        source: "ld.so maps each shared library as several VMAs of different protections; per-page protections inside one VMA (the same remap_file_pages proposal) would fold them into one",
+        check: glibc_libs,
+    },
+];
+
+/// Every claim with its verdict on `t`, in [`CLAIMS`] order.
+pub fn check_all(t: &Table) -> Vec<(&'static Claim, Verdict)> {
+    CLAIMS.iter().map(|c| (c, (c.check)(t))).collect()
+}
+
+/// `(backend, value)` pairs, as the report lists them: `b 1.2k, c 3`.
+fn list(v: &[(String, f64)]) -> String {
+    v.iter()
+        .map(|(b, x)| format!("{b} {}", human(*x)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Fork cost per page at fork-storm's largest size: every pte-chain preset
+/// above every anonvma preset (and above objrmap:anonmm when it ran).
+fn fork_cost(t: &Table) -> Verdict {
+    let f = "fork-storm";
+    let m = FORK_NS_PER_PAGE;
+    let Some(size) = t.largest(f) else {
+        return Verdict::not_measured("fork-storm did not run");
+    };
+    let bks = t.backends();
+    let vals = |fam_name: &str| -> Vec<(String, f64)> {
+        Table::family(&bks, fam_name)
+            .into_iter()
+            .filter_map(|b| t.get(f, size, b, m).map(|v| (b.clone(), v)))
+            .collect()
+    };
+    let pc = vals("pte-chain");
+    let av = vals("anonvma");
+    let ob = vals("objrmap");
+    let lo = |v: &[(String, f64)]| v.iter().map(|x| x.1).fold(f64::INFINITY, f64::min);
+    let hi = |v: &[(String, f64)]| v.iter().map(|x| x.1).fold(0f64, f64::max);
+    let found = format!(
+        "at {size} MiB, ns/page: {}; {}; {}",
+        list(&pc),
+        list(&av),
+        list(&ob)
+    );
+    let chained: Vec<&(String, f64)> = ob.iter().filter(|(_, v)| *v >= lo(&pc) * 0.8).collect();
+    let anonmm = ob.iter().find(|(b, _)| b.ends_with(":anonmm"));
+    let holds = (!pc.is_empty() && !av.is_empty())
+        .then(|| lo(&pc) > hi(&av) && anonmm.is_none_or(|a| lo(&pc) > a.1));
+    let mut note = String::new();
+    if let Some(a) = anonmm {
+        let _ = write!(
+            note,
+            "cheapest pte-chain preset / dearest anonvma preset = ×{}; pte-chain / objrmap:anonmm = ×{}. ",
+            ratio_text(lo(&pc) / hi(&av).max(1e-9)),
+            ratio_text(lo(&pc) / a.1.max(1e-9))
+        );
+    }
+    if !chained.is_empty() {
+        let _ = write!(
+            note,
+            "{} pay(s) like pte-chain: those objrmap presets keep anonymous pages on PTE chains (object-based rmap covered file pages first; anonymous pages left the chains only with anonmm and anon_vma in 2.6.7), so the history's claim holds for objrmap:anonmm, not for them.",
+            chained
+                .iter()
+                .map(|(b, _)| b.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Verdict::new(holds, found, note)
+}
+
+/// VMAs visited per walk at db-window's largest size: the mccracken list
+/// at least ×100 the prio tree.
+fn db_window(t: &Table) -> Verdict {
+    let f = "db-window";
+    let m = WALK_VMAS_VISITED_PER_WALK;
+    let size = t.largest(f);
+    let mc = size.and_then(|s| t.get(f, s, "objrmap:mccracken", m));
+    let pr = size.and_then(|s| t.get(f, s, "objrmap:prio", m));
+    let av = size.and_then(|s| t.get(f, s, "anonvma:linux", m));
+    let (Some(size), Some(mc), Some(pr)) = (size, mc, pr) else {
+        return Verdict::not_measured(
+            "db-window did not run on objrmap:mccracken and objrmap:prio",
+        );
+    };
+    let r = mc / pr.max(1e-9);
+    let found = format!(
+        "at {size} windows, VMAs visited per walk: objrmap:mccracken {}, objrmap:prio {}{}: ×{}",
+        human(mc),
+        human(pr),
+        av.map_or(String::new(), |a| format!(", anonvma:linux {}", human(a))),
+        ratio_text(r)
+    );
+    let note = if r >= 100.0 {
+        String::new()
+    } else {
+        format!(
+            "at {size} windows the list is ×{} longer, below the ×100 of the claim: the list's walk grows with the number of windows, so a larger size widens it",
+            ratio_text(r)
+        )
+    };
+    Verdict::new(Some(r >= 100.0), found, note)
+}
+
+/// Peak anon_vmas at fork-chain's largest size: only avc-2.6.34 grows (at
+/// least one per two generations). Measured only when avc-2.6.34 ran
+/// beside another anonvma preset.
+fn fork_chain(t: &Table) -> Verdict {
+    const AVC: &str = "anonvma:avc-2.6.34";
+    let f = "fork-chain";
+    let m = ANON_VMA_PEAK;
+    let Some(size) = t.largest(f) else {
+        return Verdict::not_measured("fork-chain did not run");
+    };
+    let bks = t.backends();
+    let av: Vec<(String, f64)> = Table::family(&bks, "anonvma")
+        .into_iter()
+        .filter_map(|b| t.get(f, size, b, m).map(|v| (b.clone(), v)))
+        .collect();
+    let grows = |v: f64| v >= size as f64 * 0.5;
+    let growing: Vec<&str> = av
+        .iter()
+        .filter(|(_, v)| grows(*v))
+        .map(|(b, _)| b.as_str())
+        .collect();
+    // Not measured unless avc-2.6.34, the preset the claim is about, ran
+    // beside at least one other.
+    let has_avc = av.iter().any(|(b, _)| b == AVC);
+    let holds = (has_avc && av.len() > 1).then(|| growing == [AVC]);
+    let sizes = t.sizes(f);
+    let mut note = String::new();
+    if sizes.len() > 1 {
+        let series: Vec<String> = sizes
+            .iter()
+            .filter_map(|&s| t.get(f, s, AVC, m).map(|v| format!("{s} → {}", human(v))))
+            .collect();
+        let _ = write!(note, "avc-2.6.34 by generations: {}. ", series.join(", "));
+    }
+    let stable: Vec<String> = av
+        .iter()
+        .filter(|(_, v)| !grows(*v))
+        .map(|(b, v)| format!("{b} {}", human(*v)))
+        .collect();
+    if growing.iter().any(|b| *b != AVC) {
+        let _ = write!(
+            note,
+            "the history says only avc-2.6.34 grows; here {} grow(s) too, which the model would have to explain.",
+            growing
+                .iter()
+                .filter(|b| **b != AVC)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let found = format!(
+        "after {size} generations, peak anon_vmas: {}{}",
+        growing
+            .iter()
+            .map(|b| format!("{b} {}", human(t.get(f, size, b, m).unwrap_or(0.0))))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if stable.is_empty() {
+            String::new()
+        } else {
+            format!("; bounded: {}", stable.join(", "))
+        }
+    );
+    Verdict::new(holds, found, note)
+}
+
+/// VMAs left at the end of heap-churn on anonvma:linux: merge=none at
+/// least ×100 merge=both.
+fn heap_churn(t: &Table) -> Verdict {
+    let m = VMAS_END;
+    let (fn_, fp, fb) = (
+        "heap-churn/merge=none",
+        "heap-churn/merge=prev",
+        "heap-churn/merge=both",
+    );
+    let b = "anonvma:linux";
+    let pick = |f: &str| t.largest(f).and_then(|s| t.get(f, s, b, m).map(|v| (s, v)));
+    let (Some((s, none)), Some((_, both))) = (pick(fn_), pick(fb)) else {
+        return Verdict::not_measured(
+            "heap-churn merge=none and merge=both did not both run on anonvma:linux",
+        );
+    };
+    let r = none / both.max(1.0);
+    let prev = pick(fp).map_or(String::new(), |(_, v)| format!(", prev {}", human(v)));
+    let found = format!(
+        "at {s} allocations on {b}, VMAs at the end: none {}{prev}, both {}: ×{}",
+        human(none),
+        human(both),
+        ratio_text(r)
+    );
+    let note = if r >= 100.0 {
+        String::new()
+    } else {
+        "the ratio is below 100 at this size: VMAs under merge=none grow with allocations, so a larger size widens it".into()
+    };
+    Verdict::new(Some(r >= 100.0), found, note)
+}
+
+/// Peak VMAs of uml on anonvma:linux: many_prots=off at least ×10 on.
+fn uml(t: &Table) -> Verdict {
+    many_prots(t, "uml", "pages", 10.0, "")
+}
+
+/// Peak VMAs of glibc-libs on anonvma:linux: many_prots=off at least ×2
+/// on.
+fn glibc_libs(t: &Table) -> Verdict {
+    many_prots(
+        t,
+        "glibc-libs",
+        "libraries",
+        2.0,
+        "each library's bss is anonymous memory and stays a VMA of its own, so the best many_prots can do is 2 VMAs per library instead of 5",
+    )
+}
+
+/// Peak VMAs of `base`'s two many_prots forms on anonvma:linux: off at
+/// least `threshold` times on; `why` is the note.
+fn many_prots(t: &Table, base: &str, unit: &str, threshold: f64, why: &str) -> Verdict {
+    let off = format!("{base}/many_prots=off");
+    let on = format!("{base}/many_prots=on");
+    let b = "anonvma:linux";
+    let m = VMAS_PEAK;
+    let pick = |f: &str| t.largest(f).and_then(|s| t.get(f, s, b, m).map(|v| (s, v)));
+    let (Some((s, a)), Some((_, c))) = (pick(&off), pick(&on)) else {
+        return Verdict::not_measured(format!("{base} did not run in both forms on {b}"));
+    };
+    let r = a / c.max(1.0);
+    let found = format!(
+        "at {s} {unit} on {b}, peak VMAs: off {}, on {}: ×{}",
+        human(a),
+        human(c),
+        ratio_text(r)
+    );
+    Verdict::new(Some(r >= threshold), found, why.to_string())
+}

@@ -1,0 +1,211 @@
+//! The report: best marks and ratios, claims, class scores, `choose`.
+
+use rmap_metrics::*;
+
+use super::*;
+
+fn r(scenario: &str, size: u64, backend: &str, metric: &str, v: f64) -> Row {
+    Row {
+        scenario: scenario.into(),
+        size,
+        size_unit: "u".into(),
+        backend: backend.into(),
+        metric: metric.into(),
+        value: v,
+        unit: "x".into(),
+        min: v,
+        max: v,
+        reps: 1,
+    }
+}
+
+#[test]
+fn tables_mark_the_best_and_give_ratios() {
+    let rows = vec![
+        r(
+            "db-window",
+            10,
+            "objrmap:mccracken",
+            WALK_VMAS_VISITED_PER_WALK.name,
+            1000.0,
+        ),
+        r(
+            "db-window",
+            10,
+            "objrmap:prio",
+            WALK_VMAS_VISITED_PER_WALK.name,
+            1.0,
+        ),
+        r(
+            "db-window",
+            10,
+            "objrmap:mccracken",
+            RECLAIM_PAGES_PER_S.name,
+            100.0,
+        ),
+        r(
+            "db-window",
+            10,
+            "objrmap:prio",
+            RECLAIM_PAGES_PER_S.name,
+            1000.0,
+        ),
+    ];
+    let t = Table::new(&rows);
+    let s = metric_table(
+        &t,
+        "db-window",
+        10,
+        &t.backends(),
+        &[WALK_VMAS_VISITED_PER_WALK, RECLAIM_PAGES_PER_S],
+    );
+    assert!(s.contains("| objrmap:prio | **1** ★ | **1000** ★ |"), "{s}");
+    assert!(
+        s.contains("| objrmap:mccracken | 1000 (×1000) | 100 (×10.0) |"),
+        "{s}"
+    );
+    let h = claims::check_all(&t);
+    let (_, db) = h
+        .iter()
+        .find(|(c, _)| c.statement.starts_with("db-window"))
+        .unwrap();
+    assert_eq!(db.outcome, Outcome::Reproduced, "{}", db.found);
+    let (_, fork) = h
+        .iter()
+        .find(|(c, _)| c.statement.starts_with("fork costs"))
+        .unwrap();
+    assert_eq!(fork.outcome, Outcome::NotMeasured);
+}
+
+#[test]
+fn history_notices_a_disagreement() {
+    let rows = vec![
+        r(
+            "fork-storm",
+            64,
+            "pte-chain:rik",
+            FORK_NS_PER_PAGE.name,
+            10.0,
+        ),
+        r(
+            "fork-storm",
+            64,
+            "anonvma:linux",
+            FORK_NS_PER_PAGE.name,
+            20.0,
+        ),
+        r(
+            "fork-storm",
+            64,
+            "objrmap:anonmm",
+            FORK_NS_PER_PAGE.name,
+            5.0,
+        ),
+    ];
+    let h = claims::check_all(&Table::new(&rows));
+    let (_, c) = h
+        .iter()
+        .find(|(c, _)| c.statement.starts_with("fork costs"))
+        .unwrap();
+    assert_eq!(c.outcome, Outcome::NotReproduced, "{}", c.found);
+    let md = render(&rows, None, &BTreeSet::new());
+    assert!(md.contains("**differs**"), "{md}");
+    assert!(md.contains("## Which rmap strategy"));
+}
+
+#[test]
+fn classes_rank_by_geometric_mean() {
+    let rows = vec![
+        r("fault-storm", 8, "a:x", FAULT_NS_P50.name, 100.0),
+        r("fault-storm", 8, "b:y", FAULT_NS_P50.name, 200.0),
+        r("fault-storm", 8, "a:x", TIME_NS.name, 400.0),
+        r("fault-storm", 8, "b:y", TIME_NS.name, 100.0),
+        r("fault-storm", 8, "a:x", FAULT_NS_P99.name, 100.0),
+        r("fault-storm", 8, "b:y", FAULT_NS_P99.name, 100.0),
+    ];
+    let t = Table::new(&rows);
+    let sc = class_scores(
+        &t,
+        &[
+            ("fault-storm", FAULT_NS_P50),
+            ("fault-storm", FAULT_NS_P99),
+            ("fault-storm", TIME_NS),
+        ],
+        &t.backends(),
+    );
+    // a: (1 * 1 * 4)^(1/3) = 1.587; b: (2 * 1 * 1)^(1/3) = 1.26.
+    assert_eq!(sc[0].0, "b:y");
+    assert!((sc[0].1 - 2f64.cbrt()).abs() < 1e-9);
+    assert!((sc[1].1 - 4f64.cbrt()).abs() < 1e-9);
+    let (table, rec) = choose_table(&rows, "fault-storm");
+    assert!(table.lines().nth(1).unwrap().contains("b:y"), "{table}");
+    assert!(
+        rec.contains("choose b:y") && rec.contains("never walks"),
+        "{rec}"
+    );
+}
+
+#[test]
+fn chain_walks_are_scored_by_vmas_plus_ptes() {
+    // A chain walk has no VMAs-visited row; a list walk visits 400
+    // VMAs and checks 1 PTE; a tree walk visits 1 and checks 1.
+    let rows = vec![
+        r(
+            "cow-server",
+            8,
+            "chain:x",
+            WALK_PTES_CHECKED_PER_WALK.name,
+            1.0,
+        ),
+        r(
+            "cow-server",
+            8,
+            "list:x",
+            WALK_PTES_CHECKED_PER_WALK.name,
+            1.0,
+        ),
+        r(
+            "cow-server",
+            8,
+            "list:x",
+            WALK_VMAS_VISITED_PER_WALK.name,
+            400.0,
+        ),
+        r(
+            "cow-server",
+            8,
+            "tree:x",
+            WALK_PTES_CHECKED_PER_WALK.name,
+            1.0,
+        ),
+        r(
+            "cow-server",
+            8,
+            "tree:x",
+            WALK_VMAS_VISITED_PER_WALK.name,
+            1.0,
+        ),
+    ];
+    let t = Table::new(&rows);
+    let sc = class_scores(&t, &[("cow-server", WALK_STEPS_PER_WALK)], &t.backends());
+    let got: Vec<(&str, f64)> = sc.iter().map(|(b, v)| (b.as_str(), v.round())).collect();
+    assert_eq!(
+        got,
+        vec![("chain:x", 1.0), ("tree:x", 2.0), ("list:x", 401.0)]
+    );
+}
+
+#[test]
+fn every_claim_has_a_statement_a_source_and_a_verdict_on_no_rows() {
+    let t = Table::new(&[]);
+    for (c, v) in claims::check_all(&t) {
+        assert!(
+            !c.statement.is_empty() && c.source.len() > 40,
+            "{}",
+            c.statement
+        );
+        assert_eq!(v.outcome, Outcome::NotMeasured, "{}", c.statement);
+        assert!(v.found.contains(" did not "), "{}", v.found);
+    }
+    assert_eq!(CLAIMS.len(), 6);
+}

@@ -1,0 +1,264 @@
+//! # rmap-metrics: what rmap-lab measures, and the rows it writes
+//!
+//! - the [`Metric`] type and one constant per metric (its name in
+//!   `results.csv`, its unit and which way is better): [`TIME_NS`],
+//!   [`FORK_NS_PER_PAGE`], ... The suite runner emits the [`MODEL`]
+//!   metrics, the live-kernel benchmark some of those and the
+//!   [`KERNEL_ONLY`] ones, and the report derives the [`DERIVED`] one;
+//!   [`Metric::by_name`] finds any of them, [`all`] lists them;
+//! - [`row`]: [`Row`], one line of `results.csv`, and [`KERNEL_BACKEND`],
+//!   the backend name of the live kernel's rows.
+//!
+//! Invariants: every metric name is written once, here: other crates name a
+//! metric by its constant (tests may compare against `M.name`); names are
+//! unique across [`all`]; a metric keeps one unit, except
+//! [`SWAPIN_SKIPPED`], whose unit in a row says why the pass was skipped.
+//! A row's `unit` is the metric's unit when the row was written; rows read
+//! back from an old `results.csv` keep whatever they say.
+
+pub mod row;
+
+pub use row::{KERNEL_BACKEND, Row};
+
+/// Which way a metric is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Better {
+    /// Smaller values are better (times, bytes, object counts, walk
+    /// lengths).
+    Lower,
+    /// Larger values are better (throughputs).
+    Higher,
+    /// A description of the workload or the machine, not a cost: never
+    /// ranked (resident pages, fault counts, the timer's own cost).
+    Neither,
+}
+
+/// One metric: its name in `results.csv`, its unit, and which way is
+/// better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Metric {
+    pub name: &'static str,
+    pub unit: &'static str,
+    pub better: Better,
+}
+
+impl Metric {
+    /// The metric called `name`, if there is one (see [`all`]).
+    pub fn by_name(name: &str) -> Option<Metric> {
+        all().find(|m| m.name == name)
+    }
+
+    /// Which way `name` is better: its metric's direction, and
+    /// [`Better::Lower`] for a name no metric has (a row of an unknown
+    /// metric in a hand-made `results.csv` ranks as a cost).
+    pub fn better_of(name: &str) -> Better {
+        Metric::by_name(name).map_or(Better::Lower, |m| m.better)
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl AsRef<str> for Metric {
+    fn as_ref(&self) -> &str {
+        self.name
+    }
+}
+
+const fn lower(name: &'static str, unit: &'static str) -> Metric {
+    Metric {
+        name,
+        unit,
+        better: Better::Lower,
+    }
+}
+
+const fn neither(name: &'static str, unit: &'static str) -> Metric {
+    Metric {
+        name,
+        unit,
+        better: Better::Neither,
+    }
+}
+
+// ---- what the suite runner measures on the model (and the kernel shares) --
+
+/// Wall time of every op of the run (model), or of the whole storm process
+/// (kernel).
+pub const TIME_NS: Metric = lower("time_ns", "ns");
+/// Fork time over the pages resident in the parent at each fork.
+pub const FORK_NS_PER_PAGE: Metric = lower("fork_ns_per_page", "ns/page");
+/// Exit time over the pages resident in the exiting process.
+pub const EXIT_NS_PER_PAGE: Metric = lower("exit_ns_per_page", "ns/page");
+/// Median latency of a faulting page access.
+pub const FAULT_NS_P50: Metric = lower("fault_ns_p50", "ns");
+/// 99th percentile latency of a faulting page access.
+pub const FAULT_NS_P99: Metric = lower("fault_ns_p99", "ns");
+/// 99.9th percentile latency of a faulting page access.
+pub const FAULT_NS_P999: Metric = lower("fault_ns_p999", "ns");
+/// Mean latency of a first-touch anonymous fault.
+pub const ANON_FAULT_NS_MEAN: Metric = lower("anon_fault_ns_mean", "ns");
+/// Mean latency of a file fault.
+pub const FILE_FAULT_NS_MEAN: Metric = lower("file_fault_ns_mean", "ns");
+/// Mean latency of a copy-on-write fault.
+pub const COW_FAULT_NS_MEAN: Metric = lower("cow_fault_ns_mean", "ns");
+/// Mean latency of a swap-in fault.
+pub const SWAPIN_FAULT_NS_MEAN: Metric = lower("swapin_fault_ns_mean", "ns");
+/// Faults taken (the same on every backend).
+pub const FAULTS: Metric = neither("faults", "count");
+/// Mean time of an `mprotect` op.
+pub const MPROTECT_NS_PER_CALL: Metric = lower("mprotect_ns_per_call", "ns");
+/// Pages freed by reclaim over the time spent in reclaim.
+pub const RECLAIM_PAGES_PER_S: Metric = Metric {
+    name: "reclaim_pages_per_s",
+    unit: "pages/s",
+    better: Better::Higher,
+};
+/// Pages freed by reclaim (the same on every backend).
+pub const RECLAIMED_PAGES: Metric = neither("reclaimed_pages", "pages");
+/// Pages read back from swap.
+pub const SWAPINS: Metric = lower("swapins", "pages");
+/// Reverse-map walks (each `page_referenced` or `try_to_unmap`).
+pub const WALKS: Metric = neither("walks", "count");
+/// VMAs a walk examined, per walk (only when walks went through VMAs).
+pub const WALK_VMAS_VISITED_PER_WALK: Metric = lower("walk_vmas_visited_per_walk", "VMAs/walk");
+/// PTEs a walk examined that did not map the page, per walk.
+pub const WALK_PTES_CHECKED_PER_WALK: Metric = lower("walk_ptes_checked_per_walk", "PTEs/walk");
+/// Peak metadata at Linux's object sizes (VMAs, page tables, rmap objects).
+pub const KERNEL_BYTES_PEAK: Metric = lower("kernel_bytes_peak", "bytes");
+/// Most VMAs alive at once.
+pub const VMAS_PEAK: Metric = lower("vmas_peak", "VMAs");
+/// VMAs alive at the end.
+pub const VMAS_END: Metric = lower("vmas_end", "VMAs");
+/// Peak count of `anon_vma` objects.
+pub const ANON_VMA_PEAK: Metric = lower("anon_vma_peak", "objects");
+/// Peak count of `anon_vma_chain` objects.
+pub const ANON_VMA_CHAIN_PEAK: Metric = lower("anon_vma_chain_peak", "objects");
+/// Peak count of PTE-chain blocks.
+pub const PTE_CHAIN_PEAK: Metric = lower("pte_chain_peak", "objects");
+/// Peak count of `anonmm` objects.
+pub const ANONMM_PEAK: Metric = lower("anonmm_peak", "objects");
+/// Syscalls that failed with an errno, as a program would see them.
+pub const OP_ERRORS: Metric = neither("op_errors", "count");
+
+/// The metrics the suite runner emits for the model, in the order it
+/// emits them (each only where it applies).
+pub const MODEL: &[Metric] = &[
+    TIME_NS,
+    FORK_NS_PER_PAGE,
+    EXIT_NS_PER_PAGE,
+    FAULT_NS_P50,
+    FAULT_NS_P99,
+    FAULT_NS_P999,
+    ANON_FAULT_NS_MEAN,
+    FILE_FAULT_NS_MEAN,
+    COW_FAULT_NS_MEAN,
+    SWAPIN_FAULT_NS_MEAN,
+    FAULTS,
+    MPROTECT_NS_PER_CALL,
+    RECLAIMED_PAGES,
+    RECLAIM_PAGES_PER_S,
+    SWAPINS,
+    WALKS,
+    WALK_VMAS_VISITED_PER_WALK,
+    WALK_PTES_CHECKED_PER_WALK,
+    KERNEL_BYTES_PEAK,
+    VMAS_PEAK,
+    VMAS_END,
+    ANON_VMA_PEAK,
+    ANON_VMA_CHAIN_PEAK,
+    PTE_CHAIN_PEAK,
+    ANONMM_PEAK,
+    OP_ERRORS,
+];
+
+// ---- what only the live-kernel benchmark measures ----------------------
+
+/// The time of each `fork` system call, undivided.
+pub const FORK_NS: Metric = lower("fork_ns", "ns");
+/// The forking process's resident pages at the forks.
+pub const RESIDENT_PAGES: Metric = neither("resident_pages", "pages");
+/// Mean time of a file page access, faulting or not.
+pub const FILE_ACCESS_NS_MEAN: Metric = lower("file_access_ns_mean", "ns");
+/// Anonymous first-touch accesses that faulted.
+pub const ANON_FAULTS: Metric = neither("anon_faults", "faults");
+/// File accesses that faulted (fault-around maps many pages per fault).
+pub const FILE_FAULTS: Metric = neither("file_faults", "faults");
+/// Copy-on-write accesses that faulted.
+pub const COW_FAULTS: Metric = neither("cow_faults", "faults");
+/// Swap-in accesses that faulted.
+pub const SWAPIN_FAULTS: Metric = neither("swapin_faults", "faults");
+/// The cost of one timing (a pair of `Instant::now()`), included in every
+/// timed access.
+pub const TIMER_OVERHEAD_NS: Metric = neither("timer_overhead_ns", "ns");
+/// The swap-in pass did not run (value 1). The unit of a row says why:
+/// `no-swap` (this unit: no swap area), or `pageout-ERRNO` when
+/// `MADV_PAGEOUT` failed.
+pub const SWAPIN_SKIPPED: Metric = neither("swapin_skipped", "no-swap");
+
+/// The metrics only the live-kernel benchmark measures (its rows, backend
+/// [`KERNEL_BACKEND`], also carry [`TIME_NS`], [`FORK_NS_PER_PAGE`],
+/// [`EXIT_NS_PER_PAGE`], the fault percentiles and the fault means).
+pub const KERNEL_ONLY: &[Metric] = &[
+    FORK_NS,
+    RESIDENT_PAGES,
+    SWAPIN_SKIPPED,
+    FILE_ACCESS_NS_MEAN,
+    ANON_FAULTS,
+    FILE_FAULTS,
+    COW_FAULTS,
+    SWAPIN_FAULTS,
+    TIMER_OVERHEAD_NS,
+];
+
+// ---- what the report derives ------------------------------------------------
+
+/// The report's measure of walk cost: VMAs visited plus PTEs checked per
+/// walk ([`WALK_VMAS_VISITED_PER_WALK`] + [`WALK_PTES_CHECKED_PER_WALK`]).
+/// A chain walk visits no VMAs and a VMA walk checks a PTE only in the VMAs
+/// that cover the page, so the sum compares the two designs on one scale.
+/// Never a row of `results.csv`.
+pub const WALK_STEPS_PER_WALK: Metric = lower("walk_steps_per_walk", "steps/walk");
+
+/// The metrics the report derives from others (never rows).
+pub const DERIVED: &[Metric] = &[WALK_STEPS_PER_WALK];
+
+/// Every metric, each once: [`MODEL`], [`KERNEL_ONLY`], then [`DERIVED`].
+pub fn all() -> impl Iterator<Item = Metric> {
+    MODEL.iter().chain(KERNEL_ONLY).chain(DERIVED).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_found_by_name() {
+        let all: Vec<Metric> = all().collect();
+        for (i, a) in all.iter().enumerate() {
+            assert!(
+                all[i + 1..].iter().all(|b| b.name != a.name),
+                "{} twice",
+                a.name
+            );
+            assert_eq!(Metric::by_name(a.name), Some(*a));
+        }
+        assert_eq!(all.len(), MODEL.len() + KERNEL_ONLY.len() + DERIVED.len());
+        assert_eq!(Metric::by_name("no_such_metric"), None);
+    }
+
+    #[test]
+    fn only_throughput_is_better_higher() {
+        let higher: Vec<&str> = all()
+            .filter(|m| m.better == Better::Higher)
+            .map(|m| m.name)
+            .collect();
+        assert_eq!(higher, [RECLAIM_PAGES_PER_S.name]);
+        assert_eq!(Metric::better_of("no_such_metric"), Better::Lower);
+        assert_eq!(Metric::better_of(RESIDENT_PAGES.name), Better::Neither);
+        assert_eq!(TIME_NS.to_string(), "time_ns");
+    }
+}

@@ -1,0 +1,243 @@
+//! Address-space layout scenarios: uml, glibc-libs, heap-churn, remerge
+//! and guard-fork (VMA counts, merging, protections, guard regions).
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rmap_core::Op;
+use rmap_core::ops::{Advice, MergePolicy, Prot};
+
+use super::build::{
+    BASE, MIB, Ops, PG, RO, RW, RWX, RX, bad_variant, check_size, many_prots_variants,
+    merge_variants, no_variant, permutation, rng_for,
+};
+
+/// The protection of page `i` of a UML guest: mostly data, some text, some
+/// read-only.
+fn uml_prot(rng: &mut ChaCha8Rng) -> Prot {
+    match rng.random_range(0..4u32) {
+        0 => RX,
+        1 => RO,
+        _ => RW,
+    }
+}
+
+/// `uml`, size N pages: User-Mode Linux backs its guest's memory with one
+/// host file and maps each guest page at its own place with the guest's
+/// protection. Page `i` of the address space maps a random page of an
+/// N-page shared file with a random protection (`rw-`, `r--`, `r-x`).
+/// - `many_prots=off`: one shared one-page VMA per page (N VMAs: neither
+///   offsets nor protections line up);
+/// - `many_prots=on`: one `many_prots` shared VMA, each page placed and
+///   protected by `remap_file_pages` with a protection (1 VMA).
+///
+/// Then: read every page, write the writable ones, the guest changes the
+/// protection of every fourth page to `r--` and back (mprotect). No
+/// reclaim: a reverse walk costs N VMAs on scan and N PTEs in a nonlinear
+/// VMA, which would bound the size far below the VMA limit. The default
+/// `vm.max_map_count` (65530) is the limit that made UML want many_prots;
+/// sizes up to 60000 build, the full sizes stop at 32000 pages to keep a
+/// full run over every preset near 10 s.
+pub(super) fn uml(variant: &str, size: u64) -> Result<Vec<Op>, String> {
+    let many = match variant {
+        "many_prots=off" => false,
+        "many_prots=on" => true,
+        v => return Err(bad_variant("uml", v, many_prots_variants())),
+    };
+    check_size(size, 1, 60_000, "pages")?;
+    let mut rng = rng_for(size);
+    let perm = permutation(&mut rng, size);
+    let prots: Vec<Prot> = (0..size).map(|_| uml_prot(&mut rng)).collect();
+    let f = "uml-physmem";
+    let mut o = Ops::new(size * 4 * PG + 64 * MIB, size * PG + 64 * MIB, None);
+    o.file(f, size * PG);
+    if many {
+        o.map(1, BASE, size * PG, RW, true, true, Some((f, 0)));
+    }
+    for i in 0..size {
+        let a = BASE + i * PG;
+        let (off, prot) = (perm[i as usize], prots[i as usize]);
+        if many {
+            o.remap(1, a, PG, off, Some(prot));
+        } else {
+            o.map(1, a, PG, prot, true, false, Some((f, off * PG)));
+        }
+    }
+    o.touch(1, BASE, size * PG, false);
+    for i in 0..size {
+        if prots[i as usize] == RW {
+            o.touch(1, BASE + i * PG, PG, true);
+        }
+    }
+    for i in (0..size).step_by(4) {
+        let a = BASE + i * PG;
+        o.mprotect(1, a, PG, RO);
+        o.mprotect(1, a, PG, prots[i as usize]);
+    }
+    Ok(o.0)
+}
+
+/// `glibc-libs`, size L libraries: one process maps L shared libraries of
+/// 24 pages each, a gap of 8 pages between them, as a dynamic loader does:
+/// 1 page of headers `r--`, 16 of text `r-x`, 4 of read-only data `r--`, 2
+/// of data `rw-` (private file mappings) and 2 pages of anonymous bss.
+/// - `many_prots=off`: 4 file VMAs and the bss: 5 VMAs per library;
+/// - `many_prots=on`: the file is one `many_prots` VMA whose pages get
+///   their protections by mprotect inside it, and the bss: 2 per library.
+///
+/// It reads headers, text and read-only data, writes data and bss, then
+/// forks a child that writes every library's data (COW) and exits. 100
+/// to 1000 libraries: a desktop program maps a few hundred.
+pub(super) fn glibc_libs(variant: &str, size: u64) -> Result<Vec<Op>, String> {
+    let many = match variant {
+        "many_prots=off" => false,
+        "many_prots=on" => true,
+        v => return Err(bad_variant("glibc-libs", v, many_prots_variants())),
+    };
+    check_size(size, 1, 10_000, "libraries")?;
+    // (pages, protection) of the file's segments, in file order
+    const SEGS: [(u64, Prot); 4] = [(1, RO), (16, RX), (4, RO), (2, RW)];
+    const FILE: u64 = 23;
+    const BSS: u64 = 2;
+    const STRIDE: u64 = 32;
+    let mut o = Ops::new(size * 64 * PG + 64 * MIB, 64 * MIB, None);
+    let data_off = FILE - 2;
+    for l in 0..size {
+        let name = format!("lib{l}.so");
+        o.file(&name, FILE * PG);
+        let base = BASE + l * STRIDE * PG;
+        if many {
+            o.map(1, base, FILE * PG, RWX, false, true, Some((&name, 0)));
+        }
+        let mut at = 0;
+        for (pages, prot) in SEGS {
+            let a = base + at * PG;
+            if many {
+                o.mprotect(1, a, pages * PG, prot);
+            } else {
+                o.map(1, a, pages * PG, prot, false, false, Some((&name, at * PG)));
+            }
+            at += pages;
+        }
+        o.anon(1, base + FILE * PG, BSS * PG, RW);
+        o.touch(1, base, data_off * PG, false);
+        o.touch(1, base + data_off * PG, (FILE - data_off + BSS) * PG, true);
+    }
+    o.fork(1, 2);
+    for l in 0..size {
+        let base = BASE + l * STRIDE * PG;
+        o.touch(2, base + data_off * PG, (FILE - data_off) * PG, true);
+    }
+    o.exit(2);
+    Ok(o.0)
+}
+
+/// `heap-churn`, size A allocations: a heap grows by two-page allocations
+/// placed one after another (each its own `mmap`, written at once); after
+/// every fourth allocation a range from the middle of the previous
+/// allocation to the middle of this one is protected `r--` and back to
+/// `rw-` (a guard, a JIT, a garbage collector's write barrier).
+///
+/// `merge=none` keeps every allocation and every split: about 1.5 entries
+/// per allocation. `merge=prev` (old Mach) grows the last entry but never
+/// re-coalesces after a protection change: two more entries per event.
+/// `merge=both` (Linux) folds everything back into one VMA. At 20000
+/// allocations that is ~30000 against 1.
+pub(super) fn heap_churn(variant: &str, size: u64) -> Result<Vec<Op>, String> {
+    let merge = match variant {
+        "merge=none" => MergePolicy::None,
+        "merge=prev" => MergePolicy::PrevOnly,
+        "merge=both" => MergePolicy::Both,
+        v => return Err(bad_variant("heap-churn", v, merge_variants())),
+    };
+    // merge=none leaves 1.5 entries per allocation: stay under 65530
+    check_size(size, 1, 40_000, "allocations")?;
+    const ALLOC: u64 = 2;
+    let mut o = Ops::new(size * ALLOC * PG * 2 + 64 * MIB, 64 * MIB, Some(merge));
+    for i in 0..size {
+        let a = BASE + i * ALLOC * PG;
+        o.anon(1, a, ALLOC * PG, RW);
+        o.touch(1, a, ALLOC * PG, true);
+        if i % 4 == 3 {
+            let from = a - PG;
+            o.mprotect(1, from, 2 * PG, RO);
+            o.mprotect(1, from, 2 * PG, RW);
+        }
+    }
+    Ok(o.0)
+}
+
+/// `remerge`, size R regions: two sets of R adjacent one-page private
+/// anonymous regions, `rw-` and `rwx` in turn (so no two neighbours
+/// merge), and mprotect that makes every region `rw-` again.
+/// - Set A, in process 1: every region is written in address order, then
+///   the `rwx` ones are protected `rw-`. A region written next to a
+///   neighbour that already has an anon_vma may share it (rmap40 and every
+///   later preset look for a mergeable neighbour); then the mprotect merges
+///   the whole set into one VMA. Without sharing (andrea-2.6.7) every
+///   region keeps its own anon_vma and nothing merges.
+/// - Set B: process 1 writes the `rw-` regions and forks; the child writes
+///   the `rwx` ones in address order and protects them `rw-`. Now the
+///   neighbours' anon_vmas belong to a family (their chains are not
+///   singular), which Linux refuses to share: the child's set stays R
+///   VMAs there, where presets that share anyway merge it.
+///
+/// Backends without anon_vmas merge whatever mprotect makes compatible.
+/// `vmas_end` counts both processes. 500 to 8000 regions.
+pub(super) fn remerge(variant: &str, size: u64) -> Result<Vec<Op>, String> {
+    no_variant("remerge", variant)?;
+    check_size(size, 1, 30_000, "regions")?;
+    let mut o = Ops::new(size * 8 * PG + 64 * MIB, 64 * MIB, None);
+    let prot = |i: u64| if i % 2 == 0 { RW } else { RWX };
+    let set_a = BASE;
+    let set_b = BASE + 0x1_0000_0000;
+    for set in [set_a, set_b] {
+        for i in 0..size {
+            o.anon(1, set + i * PG, PG, prot(i));
+        }
+    }
+    for i in 0..size {
+        o.touch(1, set_a + i * PG, PG, true);
+    }
+    for i in (1..size).step_by(2) {
+        o.mprotect(1, set_a + i * PG, PG, RW);
+    }
+    for i in (0..size).step_by(2) {
+        o.touch(1, set_b + i * PG, PG, true);
+    }
+    o.fork(1, 2);
+    for i in (1..size).step_by(2) {
+        o.touch(2, set_b + i * PG, PG, true);
+    }
+    for i in (1..size).step_by(2) {
+        o.mprotect(2, set_b + i * PG, PG, RW);
+    }
+    Ok(o.0)
+}
+
+/// `guard-fork`, size V VMAs: V two-page private anonymous VMAs, three
+/// pages apart and `rw-`/`r--` in turn (never merged), each with a guard
+/// region on its first page, never written; then a fork, and the child
+/// reads the second page of every tenth VMA.
+///
+/// Linux allocates an anon_vma for a VMA when a guard is installed (the
+/// marker lives in a page table that fork must copy, and fork copies page
+/// tables only of VMAs with an anon_vma): one anon_vma per VMA in parent
+/// and child. The `unfaulted` preset flags the VMA instead: 0 anon_vmas.
+/// 1000 to 16000 VMAs.
+pub(super) fn guard_fork(variant: &str, size: u64) -> Result<Vec<Op>, String> {
+    no_variant("guard-fork", variant)?;
+    check_size(size, 1, 30_000, "VMAs")?;
+    let mut o = Ops::new(size * 4 * PG + 64 * MIB, 64 * MIB, None);
+    for i in 0..size {
+        let a = BASE + i * 3 * PG;
+        let prot = if i % 2 == 0 { RW } else { RO };
+        o.anon(1, a, 2 * PG, prot);
+        o.madvise(1, a, PG, Advice::GuardInstall);
+    }
+    o.fork(1, 2);
+    for i in (0..size).step_by(10) {
+        o.touch(2, BASE + i * 3 * PG + PG, PG, false);
+    }
+    o.exit(2);
+    Ok(o.0)
+}
