@@ -22,7 +22,9 @@
 //! what and where).
 
 pub mod cli;
+pub mod compare;
 pub mod output;
 pub mod plots;
 pub mod report;
 pub mod runner;
+pub mod stats;

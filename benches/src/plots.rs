@@ -357,6 +357,10 @@ mod tests {
             min: v,
             max: v,
             reps: 1,
+            ci_lo: None,
+            ci_hi: None,
+            ci_level: None,
+            samples: String::new(),
         }
     }
 
