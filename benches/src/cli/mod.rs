@@ -96,7 +96,8 @@ pub enum Cmd {
         slab_samples: bool,
     },
     /// Run a trace on the model and on the live kernel; show where the
-    /// dump and err lines differ. Exit status 0 when they agree, 1 when not.
+    /// dump and err lines differ. Exit status 0 when they agree, 1 when not,
+    /// 2 when nothing could be compared (no dump, no error, no object count).
     KernelDiff {
         /// The trace file; every address must lie in [0x100000000000, 0x200000000000).
         file: PathBuf,

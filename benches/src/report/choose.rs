@@ -146,7 +146,8 @@ impl Ranking {
                 x.time_ns
                     .map_or("–".to_string(), |ns| format!("{:.2}", ns / 1e6)),
                 ci,
-                f(x.kernel_bytes.map(|b| b.round())),
+                x.kernel_bytes
+                    .map_or("–".to_string(), crate::plots::human_bytes),
                 f(x.walk_steps)
             );
         }

@@ -25,7 +25,7 @@ use rmap_metrics::{
 use rmap_traces::scenario;
 
 use crate::output::Meta;
-use crate::plots::{self, human};
+use crate::plots::{self, human, human_unit};
 
 mod choose;
 pub mod claims;
@@ -97,9 +97,13 @@ pub fn plot_list(rows: &[Row]) -> Vec<(String, Metric)> {
 fn with_ci(t: &Table, form: &str, size: u64, b: &str, m: Metric, v: f64) -> String {
     match t.row(form, size, b, m.name).and_then(|r| r.ci()) {
         Some((lo, hi)) if m.is_timed() && v != 0.0 => {
-            format!("{} ±{:.0}%", human(v), (hi - lo) / 2.0 / v.abs() * 100.0)
+            format!(
+                "{} ±{:.0}%",
+                human_unit(v, m.unit),
+                (hi - lo) / 2.0 / v.abs() * 100.0
+            )
         }
-        _ => human(v),
+        _ => human_unit(v, m.unit),
     }
 }
 
