@@ -276,8 +276,9 @@ struct Plot<'a> {
     series: &'a BTreeMap<&'a str, Points>,
 }
 
-/// Backends whose lines coincide (the same medians at the same sizes),
-/// grouped in `order`; each group is drawn once and named together.
+/// Backends whose lines coincide on the plot (medians within 1% of each
+/// other at every size), grouped in `order`; each group is drawn once and
+/// named together.
 fn coinciding<'a>(order: &[&'a str], series: &BTreeMap<&str, Points>) -> Vec<Vec<&'a str>> {
     let mut groups: Vec<Vec<&'a str>> = Vec::new();
     for &b in order {

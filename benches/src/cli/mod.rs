@@ -36,6 +36,24 @@ pub enum Format {
     Json,
 }
 
+/// `rmap_core::LockRecording` on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recording {
+    Off,
+    Stats,
+    Events,
+}
+
+impl From<Recording> for rmap_core::LockRecording {
+    fn from(r: Recording) -> Self {
+        match r {
+            Recording::Off => rmap_core::LockRecording::Off,
+            Recording::Stats => rmap_core::LockRecording::Stats,
+            Recording::Events => rmap_core::LockRecording::Events,
+        }
+    }
+}
+
 /// The command line (clap).
 #[derive(Parser, Debug)]
 #[command(
@@ -71,9 +89,15 @@ pub enum Cmd {
         /// units held, busiest instance).
         #[arg(long)]
         locks: bool,
-        /// `json`: the `stats` lines as one JSON array instead of lines.
+        /// `json`: the output as one JSON document (`dumps`, `errors`,
+        /// `stats`, `check_failures`) instead of lines.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// How much of the lock record to keep: `off` (work units only),
+        /// `stats` (the default: `stats all`'s `locks`), `events` (every
+        /// acquisition, as the virtual-CPU engine reads them).
+        #[arg(long, value_enum, default_value_t = Recording::Stats)]
+        lock_recording: Recording,
     },
     /// List the backends and their presets.
     Backends {
@@ -335,6 +359,7 @@ pub fn run(cli: Cli) -> i32 {
             timing,
             locks,
             format,
+            lock_recording,
         } => replay::replay(
             &file,
             &backend,
@@ -343,6 +368,7 @@ pub fn run(cli: Cli) -> i32 {
                 timing,
                 locks,
                 format,
+                recording: lock_recording.into(),
             },
         ),
     }

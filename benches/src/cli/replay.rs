@@ -19,6 +19,7 @@ pub(super) struct ReplayOptions {
     pub timing: bool,
     pub locks: bool,
     pub format: Format,
+    pub recording: rmap_core::LockRecording,
 }
 
 /// `scan` PTE reads above which its walks are called quadratic (about
@@ -41,6 +42,10 @@ pub(super) fn replay(file: &Path, backend: &str, o: ReplayOptions) -> i32 {
     }
     // With --locks, one `stats all` is added after the last line (so no
     // line number moves); its output is read for the table, not printed.
+    if o.locks && o.recording == rmap_core::LockRecording::Off {
+        eprintln!("rmap-bench replay: --locks needs --lock-recording stats or events");
+        return 2;
+    }
     let text = if o.locks {
         format!("{text}\nstats all\n")
     } else {
@@ -51,6 +56,7 @@ pub(super) fn replay(file: &Path, backend: &str, o: ReplayOptions) -> i32 {
         name: &name,
         cfg: Config {
             integrity: o.integrity,
+            locks: o.recording,
             ..Config::default()
         },
         o,
