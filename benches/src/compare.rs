@@ -81,10 +81,16 @@ pub struct Cell {
     pub machine_factor: f64,
 }
 
+/// Rows by (scenario, size, backend, metric).
+type Index<'a> = BTreeMap<(&'a str, u64, &'a str, &'a str), &'a Row>;
+
+/// One line of a Markdown table: the base value and each later run's cell.
+type Line<'a> = (f64, Vec<Option<&'a Cell>>);
+
 /// Every comparison of `others` (later runs) against `base`, in the
 /// base's row order; rows that a run lacks are left out.
 pub fn compare(base: &[Row], others: &[Vec<Row>]) -> Vec<Cell> {
-    let index: Vec<BTreeMap<(&str, u64, &str, &str), &Row>> = others
+    let index: Vec<Index> = others
         .iter()
         .map(|rows| {
             rows.iter()
@@ -301,7 +307,7 @@ pub fn markdown(cells: &[Cell], names: &[String]) -> String {
         }
         let _ = writeln!(out);
         let _ = writeln!(out, "|---|---|---:|{}", "---:|".repeat(names.len() - 1));
-        let mut lines: BTreeMap<(&str, &str), (f64, Vec<Option<&Cell>>)> = BTreeMap::new();
+        let mut lines: BTreeMap<(&str, &str), Line> = BTreeMap::new();
         let mut line_order = Vec::new();
         for c in cs {
             let lk = (c.metric.as_str(), c.backend.as_str());

@@ -6,7 +6,7 @@
 //! point (logarithmic axes when the values span more than a factor of 20).
 //! With one size it is a horizontal bar chart, one bar per backend, with
 //! its min–max bar. The legend sits outside the data, on the right; lines
-//! that coincide (the same value at every size) share one legend entry
+//! that coincide (within 1% at every size) share one legend entry
 //! naming all of them. Colours follow the backend family (scan black,
 //! pte-chain blues and violet, objrmap greens, anonvma reds, oranges and
 //! browns, the live kernel grey), every preset its own colour, and each

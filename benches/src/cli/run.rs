@@ -123,11 +123,11 @@ fn suite_options(a: &RunArgs) -> Result<SuiteOptions, String> {
     if max_reps < reps {
         return Err(format!("--max-reps {max_reps} is below --reps {reps}"));
     }
-    if !(a.ci_target > 0.0) {
+    if a.ci_target.is_nan() || a.ci_target <= 0.0 {
         return Err("--ci-target must be above 0".into());
     }
     let max_time = a.max_time.unwrap_or(if a.quick { 90.0 } else { 900.0 });
-    if !(max_time >= 0.0) || !max_time.is_finite() {
+    if max_time.is_nan() || max_time < 0.0 || !max_time.is_finite() {
         return Err("--max-time must be a number of seconds".into());
     }
     Ok(SuiteOptions {

@@ -118,9 +118,37 @@ fn exact_twin(m: Metric) -> Metric {
 
 /// A class's two verdicts and its ranking by time.
 struct ClassResult {
+    /// Whether any pair of the class is timed (else both verdicts are the
+    /// same exact one).
+    timed: bool,
     by_time: Verdict,
     by_exact: Verdict,
     scores: Vec<(String, f64)>,
+}
+
+impl ClassResult {
+    /// `by time X; by exact cost Y`, or `exact: X` for a class of counts.
+    fn text(&self, bold: bool) -> String {
+        let b = |v: &Verdict| {
+            if bold {
+                format!("**{}**", v.text())
+            } else {
+                v.text()
+            }
+        };
+        if self.timed {
+            format!(
+                "by time {}; by exact cost {}",
+                b(&self.by_time),
+                b(&self.by_exact)
+            )
+        } else {
+            format!(
+                "{} (exact counts only: no times in this class)",
+                b(&self.by_exact)
+            )
+        }
+    }
 }
 
 fn judge(t: &Table, class: &Class, backends: &[String]) -> Option<ClassResult> {
@@ -136,6 +164,7 @@ fn judge(t: &Table, class: &Class, backends: &[String]) -> Option<ClassResult> {
     };
     let by_exact = Composite::new(t, class.pairs, backends, exact_twin).verdict(class.title);
     Some(ClassResult {
+        timed: timed.timed(),
         by_time,
         by_exact,
         scores,
@@ -154,11 +183,7 @@ pub fn verdict_lines(t: &Table) -> Vec<String> {
         .filter_map(|c| {
             let r = judge(t, c, &backends)?;
             let short = c.title.split(" (").next().unwrap_or(c.title);
-            Some(format!(
-                "{short}: by time {}; by exact cost {}",
-                r.by_time.text(),
-                r.by_exact.text()
-            ))
+            Some(format!("{short}: {}", r.text(false)))
         })
         .collect()
 }
@@ -195,11 +220,10 @@ pub(super) fn section(s: &mut String, t: &Table, model_backends: &[String]) {
         let (w, wv) = &r.scores[0];
         let _ = writeln!(
             s,
-            "- **{}** ({}): by time **{}**; by exact cost **{}**.",
+            "- **{}** ({}): {}.",
             class.title,
             class.about,
-            r.by_time.text(),
-            r.by_exact.text()
+            r.text(true)
         );
         let _ = write!(s, "  Best score {w} ({wv:.2})");
         if let Some((rn, rv)) = r.scores.get(1) {

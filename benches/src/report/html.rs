@@ -37,10 +37,10 @@ pub fn page(markdown: &str, plots: &Path) -> Result<String, String> {
                 lines.next();
             }
             table(&mut body, &rows);
-        } else if l.starts_with("- ") {
+        } else if let Some(first) = l.strip_prefix("- ") {
             flush(&mut para, &mut body);
             body.push_str("<ul>\n");
-            let mut item = l[2..].to_string();
+            let mut item = first.to_string();
             loop {
                 match lines.peek() {
                     Some(n) if n.starts_with("  ") && !n.trim().is_empty() => {
@@ -50,7 +50,7 @@ pub fn page(markdown: &str, plots: &Path) -> Result<String, String> {
                     }
                     Some(n) if n.starts_with("- ") => {
                         let _ = writeln!(body, "<li>{}</li>", inline_keep_br(&item));
-                        item = n[2..].to_string();
+                        item = n["- ".len()..].to_string();
                         lines.next();
                     }
                     _ => break,
