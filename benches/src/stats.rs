@@ -48,7 +48,27 @@ pub fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
     if n1 == 0 || n2 == 0 {
         return 1.0;
     }
-    // Doubled midranks: integers even with ties.
+    let r = ranked(a, b);
+    let n = r.ranks2.len();
+    // E[2·R1] = n1·(n+1)
+    let mean2 = (n1 * (n + 1)) as f64;
+    let dev = (r.obs2 as f64 - mean2).abs();
+    if n <= EXACT_MAX {
+        exact_p(&r.ranks2, n1, mean2, dev)
+    } else {
+        normal_p(n1, n2, &r.ties, dev / 2.0)
+    }
+}
+
+/// The pooled sample ranked: doubled midranks (integers even with ties),
+/// the sizes of the groups of ties, and the doubled rank sum of `a`.
+struct Ranked {
+    ranks2: Vec<u64>,
+    ties: Vec<u64>,
+    obs2: u64,
+}
+
+fn ranked(a: &[f64], b: &[f64]) -> Ranked {
     let mut pooled: Vec<(f64, bool)> = a
         .iter()
         .map(|&x| (x, true))
@@ -71,15 +91,8 @@ pub fn mann_whitney_p(a: &[f64], b: &[f64]) -> f64 {
         ties.push((j - i + 1) as u64);
         i = j + 1;
     }
-    let obs: u64 = (0..n).filter(|&k| pooled[k].1).map(|k| ranks2[k]).sum();
-    // E[2·R1] = n1·(n+1)
-    let mean2 = (n1 * (n + 1)) as f64;
-    let dev = (obs as f64 - mean2).abs();
-    if n <= EXACT_MAX {
-        exact_p(&ranks2, n1, mean2, dev)
-    } else {
-        normal_p(n1, n2, &ties, dev / 2.0)
-    }
+    let obs2 = (0..n).filter(|&k| pooled[k].1).map(|k| ranks2[k]).sum();
+    Ranked { ranks2, ties, obs2 }
 }
 
 /// P(|2R - mean2| >= dev) over every choice of `n1` of the (doubled)
@@ -272,18 +285,14 @@ mod tests {
         let a: Vec<f64> = (0..30).map(|i| f64::from(i) * 1.1).collect();
         let b: Vec<f64> = (0..30).map(|i| f64::from(i) * 1.1 + 7.0).collect();
         let exact = mann_whitney_p(&a, &b);
-        let mut ranks2 = Vec::new();
-        let mut pooled: Vec<(f64, bool)> = a
-            .iter()
-            .map(|&x| (x, true))
-            .chain(b.iter().map(|&x| (x, false)))
-            .collect();
-        pooled.sort_by(|x, y| x.0.total_cmp(&y.0));
-        for k in 0..60 {
-            ranks2.push((2 * k + 2) as u64);
-        }
-        let obs: u64 = (0..60).filter(|&k| pooled[k].1).map(|k| ranks2[k]).sum();
-        let approx = normal_p(30, 30, &vec![1; 60], (obs as f64 - 30.0 * 61.0).abs() / 2.0);
+        let r = ranked(&a, &b);
+        assert_eq!(r.ties, vec![1; 60]);
+        let approx = normal_p(
+            30,
+            30,
+            &r.ties,
+            (r.obs2 as f64 / 2.0 - 30.0 * 61.0 / 2.0).abs(),
+        );
         assert!((exact - approx).abs() < 0.01, "{exact} {approx}");
         assert!(exact < 0.05);
     }

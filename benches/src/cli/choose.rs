@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use rmap_traces::scenario;
 
-use super::{Format, progress};
+use super::{Bar, Format, progress};
 use crate::report::{self, Ranking};
-use crate::runner::{self, SuiteOptions, SuiteProgress};
+use crate::runner::{self, SuiteOptions};
 
 /// Options of `rmap-bench choose`.
 #[derive(clap::Args, Debug)]
@@ -69,18 +69,6 @@ pub(super) fn choose(a: &ChooseArgs) -> i32 {
             eprintln!("rmap-bench choose: {e}");
             2
         }
-    }
-}
-
-struct Bar(indicatif::ProgressBar);
-
-impl SuiteProgress for Bar {
-    fn ran(&self, label: &str) {
-        self.0.set_message(label.to_string());
-        self.0.inc(1);
-    }
-    fn scheduled(&self, more: u64) {
-        self.0.inc_length(more);
     }
 }
 

@@ -374,6 +374,20 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
+/// The progress bar as the suite runner's listener: told of every run and
+/// of rounds added.
+struct Bar(ProgressBar);
+
+impl crate::runner::SuiteProgress for Bar {
+    fn ran(&self, label: &str) {
+        self.0.set_message(label.to_string());
+        self.0.inc(1);
+    }
+    fn scheduled(&self, more: u64) {
+        self.0.inc_length(more);
+    }
+}
+
 /// A progress bar of `total` runs on standard error.
 fn progress(total: u64) -> ProgressBar {
     let pb = ProgressBar::new(total);

@@ -16,10 +16,10 @@ use rmap_kernel::bench::KernelBenchOptions;
 use rmap_metrics::Row;
 use rmap_traces::scenario::{Form, expand_forms};
 
-use super::progress;
+use super::{Bar, progress};
 use crate::output::{self, Meta};
 use crate::report::{Outcome, Table, claims};
-use crate::runner::{self, Shard, SuiteOptions, SuiteProgress};
+use crate::runner::{self, Shard, SuiteOptions};
 
 /// Options of `rmap-bench run` (flattened into the subcommand).
 #[derive(clap::Args, Debug, Default)]
@@ -173,18 +173,6 @@ fn out_dir(a: &RunArgs, root: &Path) -> Result<PathBuf, String> {
 }
 
 /// The progress bar, told of every run and of rounds added.
-struct Bar(indicatif::ProgressBar);
-
-impl SuiteProgress for Bar {
-    fn ran(&self, label: &str) {
-        self.0.set_message(label.to_string());
-        self.0.inc(1);
-    }
-    fn scheduled(&self, more: u64) {
-        self.0.inc_length(more);
-    }
-}
-
 fn run_inner(a: RunArgs) -> Result<(), String> {
     let t0 = Instant::now();
     let opts = suite_options(&a)?;
