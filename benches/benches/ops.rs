@@ -75,7 +75,7 @@ const BATCH: BatchSize = BatchSize::NumIterations(4);
 
 /// Warm-up and measurement time of a group: short, because every
 /// iteration also pays an untimed setup that is often dearer than the
-/// operation, and there are 19 presets × 2 sizes per group.
+/// operation, and there are 17 presets × 2 sizes per group.
 fn times(kind: Kind) -> (Duration, Duration) {
     let ms = Duration::from_millis;
     match kind {

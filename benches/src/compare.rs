@@ -40,9 +40,10 @@ pub enum Mark {
     Better,
     /// Significantly worse.
     Worse,
-    /// An exact value (count, bytes, work units) differs.
+    /// An exact value of the model (count, bytes, work units) differs.
     CountChanged,
-    /// A timed value without samples: nothing can be tested.
+    /// A timed value without samples, or a count of the live kernel that
+    /// differs (a measurement, not an exact count): nothing can be tested.
     Untested,
 }
 
@@ -178,7 +179,14 @@ fn cell(b: &Row, o: &Row, run: usize, factor: f64) -> Cell {
     );
     let (mark, ratio_ci) = if !timed {
         let same = b.value.to_bits() == o.value.to_bits() || b.value == o.value;
-        (if same { Mark::Same } else { Mark::CountChanged }, None)
+        // The live kernel's counts (resident pages, faults) are
+        // measurements of a real system, not the model's exact counts.
+        let changed = if b.backend == rmap_metrics::KERNEL_BACKEND {
+            Mark::Untested
+        } else {
+            Mark::CountChanged
+        };
+        (if same { Mark::Same } else { changed }, None)
     } else if bs.is_empty() || os.is_empty() {
         (Mark::Untested, None)
     } else {
@@ -287,7 +295,7 @@ pub fn markdown(cells: &[Cell], names: &[String]) -> String {
     }
     let _ = writeln!(
         out,
-        "\nEach later run is shown as its ratio to the base (×1.00 is unchanged) with the ratio's 95% bootstrap interval. Marks: `+` significantly better, `−` significantly worse, relative to the run's machine factor (Mann-Whitney U, p < 0.05, and beyond 2%), `!` an exact value differs, `?` no samples to test.\n"
+        "\nEach later run is shown as its ratio to the base (×1.00 is unchanged) with the ratio's 95% bootstrap interval. Marks: `+` significantly better, `−` significantly worse, relative to the run's machine factor (Mann-Whitney U, p < 0.05, and beyond 2%), `!` an exact value of the model differs, `?` nothing to test (a time without samples, or a live-kernel count that moved).\n"
     );
     let mut groups: BTreeMap<(String, u64), Vec<&Cell>> = BTreeMap::new();
     let mut order: Vec<(String, u64)> = Vec::new();
