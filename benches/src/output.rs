@@ -1,7 +1,9 @@
-//! Results on disk: `results.csv`, `meta.json`, plots and REPORT.md, and
-//! writing a whole results directory (or one file in it) so that an
-//! interrupted run leaves the old results or the new ones, never half of
-//! either.
+//! Results on disk: `results.csv`, `meta.json`, plots, REPORT.md and
+//! report.html, and writing a whole results directory (or one file in it)
+//! so that an interrupted run leaves the old results or the new ones, never
+//! half of either; where a run may write (a new `runs/DATE-TIME` directory,
+//! whether a directory holds a complete run); reading several directories
+//! (the shards of one sweep) as one.
 //!
 //! A results directory `DIR` is built as the sibling `DIR.tmp-PID` and then
 //! renamed into place (the old `DIR`, if any, is first renamed aside to
@@ -201,7 +203,88 @@ pub fn write_dir_atomic(
     Ok(())
 }
 
-/// Writes plots and REPORT.md for `rows` into `dir` (which exists). Plots
+/// A new, empty-named directory path `runs/YYYYMMDD-HHMMSS` (with `-2`,
+/// `-3`, ... when that exists) for a run that must not replace another.
+pub fn new_run_dir(runs: &Path) -> Result<PathBuf, String> {
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
+    (1..1000)
+        .map(|i| {
+            if i == 1 {
+                runs.join(&stamp)
+            } else {
+                runs.join(format!("{stamp}-{i}"))
+            }
+        })
+        .find(|p| !p.exists())
+        .ok_or_else(|| format!("{}: no free name for {stamp}", runs.display()))
+}
+
+/// Whether `dir` holds a complete full run: results whose `meta.json`
+/// says `"complete": true`, or results from before that key whose mode was
+/// `full` (or without a `meta.json`: unknown results are protected).
+pub fn holds_complete_run(dir: &Path) -> Result<bool, String> {
+    if !dir.join("results.csv").exists() {
+        return Ok(false);
+    }
+    let Some(meta) = read_meta(dir)? else {
+        return Ok(true);
+    };
+    Ok(match meta.options.get("complete") {
+        Some(v) => v.as_bool().unwrap_or(true),
+        None => meta.options.get("mode").and_then(|m| m.as_str()) != Some("quick"),
+    })
+}
+
+/// The rows of several result directories (the shards of one sweep) as
+/// one table, and the first directory's meta with the wall times added.
+/// Errors: an unreadable directory, or a row that two directories both
+/// have (shards are disjoint; the same directory twice is a mistake).
+pub fn read_merged(dirs: &[PathBuf]) -> Result<(Vec<Row>, Option<Meta>), String> {
+    let mut rows: Vec<Row> = Vec::new();
+    let mut seen = std::collections::BTreeMap::new();
+    let mut meta: Option<Meta> = None;
+    for d in dirs {
+        for r in read_rows(d)? {
+            let k = (
+                r.scenario.clone(),
+                r.size,
+                r.backend.clone(),
+                r.metric.clone(),
+            );
+            if let Some(first) = seen.insert(k, d.clone()) {
+                return Err(format!(
+                    "{} and {} both have {} size {} {} {}: merge disjoint shards only",
+                    first.display(),
+                    d.display(),
+                    r.scenario,
+                    r.size,
+                    r.backend,
+                    r.metric
+                ));
+            }
+            rows.push(r);
+        }
+        if let Some(m) = read_meta(d)? {
+            match &mut meta {
+                None => meta = Some(m),
+                Some(acc) => acc.wall_s += m.wall_s,
+            }
+        }
+    }
+    if dirs.len() > 1
+        && let Some(m) = &mut meta
+    {
+        m.options["merged_from"] = serde_json::json!(
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+        );
+        m.options["complete"] = serde_json::json!(false);
+    }
+    Ok((rows, meta))
+}
+
+/// Writes plots, REPORT.md and report.html for `rows` into `dir` (which exists). Plots
 /// go to `dir/plots`, replaced as a whole. Errors name the file that could
 /// not be written or the plot that could not be drawn.
 pub fn write_report(dir: &Path, rows: &[Row], meta: Option<&Meta>) -> Result<(), String> {
@@ -217,11 +300,14 @@ pub fn write_report(dir: &Path, rows: &[Row], meta: Option<&Meta>) -> Result<(),
         Ok(())
     })?;
     let md = report::render(rows, meta, &made);
-    write_file_atomic(&dir.join("REPORT.md"), md.as_bytes())
+    write_file_atomic(&dir.join("REPORT.md"), md.as_bytes())?;
+    let html = report::html::page(&md, &dir.join("plots"))?;
+    write_file_atomic(&dir.join("report.html"), html.as_bytes())
 }
 
 /// Writes a whole results directory: results.csv, meta.json, plots,
-/// report; `dir` is replaced only once all of it is written.
+/// REPORT.md, report.html; `dir` is replaced only once all of it is
+/// written.
 pub fn write_results(dir: &Path, rows: &[Row], meta: &Meta) -> Result<(), String> {
     write_dir_atomic(dir, |tmp| {
         write_file_atomic(&tmp.join("results.csv"), csv_text(rows)?.as_bytes())?;
@@ -247,7 +333,26 @@ mod tests {
             min: v,
             max: v,
             reps: 1,
+            ci_lo: None,
+            ci_hi: None,
+            ci_level: None,
+            samples: String::new(),
         }
+    }
+
+    #[test]
+    fn old_csv_without_intervals_still_reads() {
+        let old = "scenario,size,size_unit,backend,metric,value,unit,min,max,reps\n\
+            s,1,u,scan:default,time_ns,5,ns,4,6,3\n";
+        let rows = parse_csv(old, "old.csv").unwrap();
+        assert_eq!(rows[0].ci(), None);
+        assert_eq!(rows[0].sample_values().unwrap(), Vec::<f64>::new());
+        let mut timed = rows[0].clone();
+        timed.ci_lo = Some(4.0);
+        timed.ci_hi = Some(6.0);
+        timed.samples = "4;5;6".into();
+        let text = csv_text(&[timed.clone()]).unwrap();
+        assert_eq!(parse_csv(&text, "new.csv").unwrap(), vec![timed]);
     }
 
     #[test]
@@ -258,7 +363,7 @@ mod tests {
         ];
         let text = csv_text(&rows).unwrap();
         assert!(
-            text.starts_with("scenario,size,size_unit,backend,metric,value,unit,min,max,reps\n")
+            text.starts_with("scenario,size,size_unit,backend,metric,value,unit,min,max,reps,ci_lo,ci_hi,ci_level,samples\n")
         );
         assert_eq!(parse_csv(&text, "r.csv").unwrap(), rows);
         let bad = text.replace("0.125", "zero");

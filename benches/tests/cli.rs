@@ -194,3 +194,173 @@ fn the_command_writes_the_trace_or_exits_2() {
     assert!(err.contains("p.strace:2: "), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn replay_says_when_a_trace_asks_for_nothing() {
+    let o = replay_text(
+        "mmap 1 0x100000000000 8K rw- private\ntouch 1 0x100000000000 8K w\n",
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o), "");
+    assert!(stderr(&o).contains("asks for no output"), "{}", stderr(&o));
+    // A trace that asks prints and says nothing more.
+    let o = replay_text("mmap 1 0x100000000000 8K rw- private\ndump 1\n", &[]);
+    assert!(!stderr(&o).contains("asks for no output"), "{}", stderr(&o));
+}
+
+#[test]
+fn replay_prints_a_lock_table_and_json() {
+    let t = "mmap 1 0x100000000000 64K rw- private\ntouch 1 0x100000000000 64K w\nfork 1 2\nreclaim 8\nstats all\n";
+    let o = replay_text(t, &["--locks"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("acquisitions") && err.contains("mmap_lock"),
+        "{err}"
+    );
+    // The table's own `stats all` is not printed: only the trace's one.
+    assert_eq!(stdout(&o).lines().count(), 1, "{}", stdout(&o));
+    let o = replay_text(t, &["--format", "json", "--backend", "scan"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["stats"][0]["backend"], "scan:default");
+    assert!(v["errors"].as_array().unwrap().is_empty());
+    let o = replay_text(t, &["--locks", "--lock-recording", "off"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn scan_warns_of_quadratic_walks() {
+    let t =
+        "config ram=64M\nmmap 1 0x100000000000 256M rw- shared\ntouch 1 0x100000000000 256M w\n";
+    let o = replay_text(t, &["--backend", "scan", "--no-integrity"]);
+    assert!(stderr(&o).contains("quadratic"), "{}", stderr(&o));
+}
+
+#[test]
+fn listings_come_as_json_and_completions_as_scripts() {
+    for cmd in ["backends", "scenarios"] {
+        let o = bin().args([cmd, "--format", "json"]).output().unwrap();
+        assert_eq!(o.status.code(), Some(0));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert!(v.as_array().unwrap().len() >= 4, "{cmd}");
+    }
+    for sh in ["bash", "zsh", "fish"] {
+        let o = bin().args(["completions", sh]).output().unwrap();
+        assert_eq!(o.status.code(), Some(0));
+        assert!(stdout(&o).contains("choose"), "{sh}");
+    }
+}
+
+#[test]
+fn report_still_reads_results_from_before_intervals() {
+    // The committed full run predates intervals: a copy reports, and says
+    // that its times cannot be tested.
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/../results/full");
+    let dir = std::env::temp_dir().join(format!("rmap-oldfull-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["results.csv", "meta.json"] {
+        std::fs::copy(format!("{src}/{f}"), dir.join(f)).unwrap();
+    }
+    let o = bin().arg("report").arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let md = std::fs::read_to_string(dir.join("REPORT.md")).unwrap();
+    assert!(md.contains("## Which rmap strategy"));
+    assert!(dir.join("report.html").is_file());
+    // A directory that is not results at all: a clear error and status 2.
+    std::fs::write(dir.join("results.csv"), "nonsense\n1,2\n").unwrap();
+    let o = bin().arg("report").arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("rerun"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn shards_merge_into_one_report_and_partial_runs_keep_out_of_full() {
+    let dir = std::env::temp_dir().join(format!("rmap-shards-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |k: u32| {
+        let out = dir.join(format!("s{k}"));
+        let o = bin()
+            .args([
+                "run",
+                "heap-churn/merge=none",
+                "--backends",
+                "scan,anonvma:linux",
+            ])
+            .args([
+                "--sizes",
+                "100",
+                "--reps",
+                "2",
+                "--max-reps",
+                "2",
+                "--no-kernel",
+            ])
+            .args(["--shard", &format!("{k}/2"), "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        out
+    };
+    let (a, b) = (run(1), run(2));
+    let merged = dir.join("merged");
+    let o = bin()
+        .arg("report")
+        .arg(&a)
+        .arg(&b)
+        .arg("--out")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(merged.join("results.csv")).unwrap();
+    assert!(
+        csv.contains("scan:default") && csv.contains("anonvma:linux"),
+        "{csv}"
+    );
+    // The same shard twice is not a sweep.
+    let o = bin()
+        .arg("report")
+        .arg(&a)
+        .arg(&a)
+        .arg("--out")
+        .arg(dir.join("m2"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("disjoint"), "{}", stderr(&o));
+    // A filtered run aimed at a directory holding a complete run is refused.
+    let full = dir.join("full");
+    std::fs::create_dir_all(&full).unwrap();
+    std::fs::copy(merged.join("results.csv"), full.join("results.csv")).unwrap();
+    std::fs::write(
+        full.join("meta.json"),
+        std::fs::read_to_string(merged.join("meta.json"))
+            .unwrap()
+            .replace("\"complete\": false", "\"complete\": true"),
+    )
+    .unwrap();
+    let before = std::fs::read(full.join("results.csv")).unwrap();
+    let o = bin()
+        .args([
+            "run",
+            "heap-churn/merge=none",
+            "--backends",
+            "scan",
+            "--reps",
+            "1",
+            "--no-kernel",
+            "--force",
+            "--out",
+        ])
+        .arg(&full)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("may not replace"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(full.join("results.csv")).unwrap(), before);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -58,3 +58,27 @@ fn kernel_diff_prints_the_object_counts_it_compares() {
          stats line 13: vm_area_struct model 3 kernel null\n"
     );
 }
+
+#[test]
+fn kernel_diff_with_nothing_compared_says_so_and_fails() {
+    if !LIVE {
+        eprintln!("skipped: the live run needs Linux on x86-64");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("rmap-kd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let t = dir.join("quiet.trace");
+    std::fs::write(
+        &t,
+        "mmap 1 0x100000000000 8K rw- private\ntouch 1 0x100000000000 8K w\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rmap-bench"))
+        .args(["kernel-diff", t.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothing compared"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -18,7 +18,7 @@
 
 pub mod row;
 
-pub use row::{KERNEL_BACKEND, Row};
+pub use row::{CI_LEVEL, KERNEL_BACKEND, Row, RowKey, median_ci, median_sorted};
 
 /// Which way a metric is better.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,13 +33,26 @@ pub enum Better {
     Neither,
 }
 
-/// One metric: its name in `results.csv`, its unit, and which way is
-/// better.
+/// What a metric's value rests on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Measure {
+    /// Host time (or a rate over host time): varies from repetition to
+    /// repetition and machine to machine; rows keep every repetition's
+    /// sample and a confidence interval, and comparisons test significance.
+    Time,
+    /// An exact count of the model (objects, VMAs, walk steps, faults) or
+    /// its work units: the same on every repetition and every machine.
+    Exact,
+}
+
+/// One metric: its name in `results.csv`, its unit, which way is better,
+/// and what it rests on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Metric {
     pub name: &'static str,
     pub unit: &'static str,
     pub better: Better,
+    pub measure: Measure,
 }
 
 impl Metric {
@@ -53,6 +66,17 @@ impl Metric {
     /// metric in a hand-made `results.csv` ranks as a cost).
     pub fn better_of(name: &str) -> Better {
         Metric::by_name(name).map_or(Better::Lower, |m| m.better)
+    }
+
+    /// Whether this metric is measured in host time (see [`Measure`]).
+    pub fn is_timed(&self) -> bool {
+        self.measure == Measure::Time
+    }
+
+    /// The exact work-unit metric that prices the same operations as this
+    /// timed one (its machine-independent twin), if there is one.
+    pub fn work_twin(&self) -> Option<Metric> {
+        TWINS.iter().find(|(t, _)| t == self).map(|&(_, w)| w)
     }
 }
 
@@ -68,19 +92,43 @@ impl AsRef<str> for Metric {
     }
 }
 
+/// A host-time metric, lower is better.
+const fn time(name: &'static str, unit: &'static str) -> Metric {
+    Metric {
+        name,
+        unit,
+        better: Better::Lower,
+        measure: Measure::Time,
+    }
+}
+
+/// An exact metric, lower is better.
 const fn lower(name: &'static str, unit: &'static str) -> Metric {
     Metric {
         name,
         unit,
         better: Better::Lower,
+        measure: Measure::Exact,
     }
 }
 
+/// An exact metric that describes the workload (never ranked).
 const fn neither(name: &'static str, unit: &'static str) -> Metric {
     Metric {
         name,
         unit,
         better: Better::Neither,
+        measure: Measure::Exact,
+    }
+}
+
+/// A host-time metric that describes the machine (never ranked).
+const fn time_neither(name: &'static str, unit: &'static str) -> Metric {
+    Metric {
+        name,
+        unit,
+        better: Better::Neither,
+        measure: Measure::Time,
     }
 }
 
@@ -88,34 +136,35 @@ const fn neither(name: &'static str, unit: &'static str) -> Metric {
 
 /// Wall time of every op of the run (model), or of the whole storm process
 /// (kernel).
-pub const TIME_NS: Metric = lower("time_ns", "ns");
+pub const TIME_NS: Metric = time("time_ns", "ns");
 /// Fork time over the pages resident in the parent at each fork.
-pub const FORK_NS_PER_PAGE: Metric = lower("fork_ns_per_page", "ns/page");
+pub const FORK_NS_PER_PAGE: Metric = time("fork_ns_per_page", "ns/page");
 /// Exit time over the pages resident in the exiting process.
-pub const EXIT_NS_PER_PAGE: Metric = lower("exit_ns_per_page", "ns/page");
+pub const EXIT_NS_PER_PAGE: Metric = time("exit_ns_per_page", "ns/page");
 /// Median latency of a faulting page access.
-pub const FAULT_NS_P50: Metric = lower("fault_ns_p50", "ns");
+pub const FAULT_NS_P50: Metric = time("fault_ns_p50", "ns");
 /// 99th percentile latency of a faulting page access.
-pub const FAULT_NS_P99: Metric = lower("fault_ns_p99", "ns");
+pub const FAULT_NS_P99: Metric = time("fault_ns_p99", "ns");
 /// 99.9th percentile latency of a faulting page access.
-pub const FAULT_NS_P999: Metric = lower("fault_ns_p999", "ns");
+pub const FAULT_NS_P999: Metric = time("fault_ns_p999", "ns");
 /// Mean latency of a first-touch anonymous fault.
-pub const ANON_FAULT_NS_MEAN: Metric = lower("anon_fault_ns_mean", "ns");
+pub const ANON_FAULT_NS_MEAN: Metric = time("anon_fault_ns_mean", "ns");
 /// Mean latency of a file fault.
-pub const FILE_FAULT_NS_MEAN: Metric = lower("file_fault_ns_mean", "ns");
+pub const FILE_FAULT_NS_MEAN: Metric = time("file_fault_ns_mean", "ns");
 /// Mean latency of a copy-on-write fault.
-pub const COW_FAULT_NS_MEAN: Metric = lower("cow_fault_ns_mean", "ns");
+pub const COW_FAULT_NS_MEAN: Metric = time("cow_fault_ns_mean", "ns");
 /// Mean latency of a swap-in fault.
-pub const SWAPIN_FAULT_NS_MEAN: Metric = lower("swapin_fault_ns_mean", "ns");
+pub const SWAPIN_FAULT_NS_MEAN: Metric = time("swapin_fault_ns_mean", "ns");
 /// Faults taken (the same on every backend).
 pub const FAULTS: Metric = neither("faults", "count");
 /// Mean time of an `mprotect` op.
-pub const MPROTECT_NS_PER_CALL: Metric = lower("mprotect_ns_per_call", "ns");
+pub const MPROTECT_NS_PER_CALL: Metric = time("mprotect_ns_per_call", "ns");
 /// Pages freed by reclaim over the time spent in reclaim.
 pub const RECLAIM_PAGES_PER_S: Metric = Metric {
     name: "reclaim_pages_per_s",
     unit: "pages/s",
     better: Better::Higher,
+    measure: Measure::Time,
 };
 /// Pages freed by reclaim (the same on every backend).
 pub const RECLAIMED_PAGES: Metric = neither("reclaimed_pages", "pages");
@@ -143,6 +192,49 @@ pub const PTE_CHAIN_PEAK: Metric = lower("pte_chain_peak", "objects");
 pub const ANONMM_PEAK: Metric = lower("anonmm_peak", "objects");
 /// Syscalls that failed with an errno, as a program would see them.
 pub const OP_ERRORS: Metric = neither("op_errors", "count");
+
+// ---- work units: the model's exact, machine-independent cost ------------
+//
+// A work unit is one step the model counts with `Core::work` (a VMA
+// visited, a PTE checked, set, copied or zapped, an object made or freed, a
+// chain block touched, a page zeroed, copied or moved to or from swap);
+// every kind weighs one unit. Each metric below prices the same ops as its
+// timed twin ([`Metric::work_twin`]).
+
+/// Work units of every op of the run (twin of [`TIME_NS`]).
+pub const WORK_UNITS: Metric = lower("work_units", "units");
+/// Work units of the run per op (ops of the trace, `config` excluded).
+pub const WORK_PER_OP: Metric = lower("work_per_op", "units/op");
+/// Work units of `fork` ops over the parent's resident pages (twin of
+/// [`FORK_NS_PER_PAGE`]).
+pub const FORK_WORK_PER_PAGE: Metric = lower("fork_work_per_page", "units/page");
+/// Work units of `exit` ops over the exiting process's resident pages
+/// (twin of [`EXIT_NS_PER_PAGE`]).
+pub const EXIT_WORK_PER_PAGE: Metric = lower("exit_work_per_page", "units/page");
+/// Work units of faulting page accesses per fault (twin of the fault
+/// latencies).
+pub const FAULT_WORK_MEAN: Metric = lower("fault_work_mean", "units/fault");
+/// Work units of an `mprotect` op (twin of [`MPROTECT_NS_PER_CALL`]).
+pub const MPROTECT_WORK_PER_CALL: Metric = lower("mprotect_work_per_call", "units/call");
+/// Work units of `reclaim` ops per page they freed (twin of
+/// [`RECLAIM_PAGES_PER_S`], lower is better).
+pub const RECLAIM_WORK_PER_PAGE: Metric = lower("reclaim_work_per_page", "units/page");
+
+/// Each timed metric and its work-unit twin.
+pub const TWINS: &[(Metric, Metric)] = &[
+    (TIME_NS, WORK_UNITS),
+    (FORK_NS_PER_PAGE, FORK_WORK_PER_PAGE),
+    (EXIT_NS_PER_PAGE, EXIT_WORK_PER_PAGE),
+    (FAULT_NS_P50, FAULT_WORK_MEAN),
+    (FAULT_NS_P99, FAULT_WORK_MEAN),
+    (FAULT_NS_P999, FAULT_WORK_MEAN),
+    (ANON_FAULT_NS_MEAN, FAULT_WORK_MEAN),
+    (FILE_FAULT_NS_MEAN, FAULT_WORK_MEAN),
+    (COW_FAULT_NS_MEAN, FAULT_WORK_MEAN),
+    (SWAPIN_FAULT_NS_MEAN, FAULT_WORK_MEAN),
+    (MPROTECT_NS_PER_CALL, MPROTECT_WORK_PER_CALL),
+    (RECLAIM_PAGES_PER_S, RECLAIM_WORK_PER_PAGE),
+];
 
 /// The metrics the suite runner emits for the model, in the order it
 /// emits them (each only where it applies).
@@ -173,16 +265,23 @@ pub const MODEL: &[Metric] = &[
     PTE_CHAIN_PEAK,
     ANONMM_PEAK,
     OP_ERRORS,
+    WORK_UNITS,
+    WORK_PER_OP,
+    FORK_WORK_PER_PAGE,
+    EXIT_WORK_PER_PAGE,
+    FAULT_WORK_MEAN,
+    MPROTECT_WORK_PER_CALL,
+    RECLAIM_WORK_PER_PAGE,
 ];
 
 // ---- what only the live-kernel benchmark measures ----------------------
 
 /// The time of each `fork` system call, undivided.
-pub const FORK_NS: Metric = lower("fork_ns", "ns");
+pub const FORK_NS: Metric = time("fork_ns", "ns");
 /// The forking process's resident pages at the forks.
 pub const RESIDENT_PAGES: Metric = neither("resident_pages", "pages");
 /// Mean time of a file page access, faulting or not.
-pub const FILE_ACCESS_NS_MEAN: Metric = lower("file_access_ns_mean", "ns");
+pub const FILE_ACCESS_NS_MEAN: Metric = time("file_access_ns_mean", "ns");
 /// Anonymous first-touch accesses that faulted.
 pub const ANON_FAULTS: Metric = neither("anon_faults", "faults");
 /// File accesses that faulted (fault-around maps many pages per fault).
@@ -193,7 +292,7 @@ pub const COW_FAULTS: Metric = neither("cow_faults", "faults");
 pub const SWAPIN_FAULTS: Metric = neither("swapin_faults", "faults");
 /// The cost of one timing (a pair of `Instant::now()`), included in every
 /// timed access.
-pub const TIMER_OVERHEAD_NS: Metric = neither("timer_overhead_ns", "ns");
+pub const TIMER_OVERHEAD_NS: Metric = time_neither("timer_overhead_ns", "ns");
 /// The swap-in pass did not run (value 1). The unit of a row says why:
 /// `no-swap` (this unit: no swap area), or `pageout-ERRNO` when
 /// `MADV_PAGEOUT` failed.
@@ -260,5 +359,16 @@ mod tests {
         assert_eq!(Metric::better_of("no_such_metric"), Better::Lower);
         assert_eq!(Metric::better_of(RESIDENT_PAGES.name), Better::Neither);
         assert_eq!(TIME_NS.to_string(), "time_ns");
+    }
+
+    #[test]
+    fn every_twin_is_timed_to_exact() {
+        for &(t, w) in TWINS {
+            assert!(t.is_timed() && !w.is_timed(), "{t} {w}");
+            assert_eq!(t.work_twin(), Some(w));
+            assert!(MODEL.contains(&t) && MODEL.contains(&w));
+        }
+        assert_eq!(VMAS_END.work_twin(), None);
+        assert!(!KERNEL_BYTES_PEAK.is_timed() && FORK_NS.is_timed());
     }
 }

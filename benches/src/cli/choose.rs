@@ -1,23 +1,68 @@
 //! `rmap-bench choose TRACE_OR_SCENARIO`: every backend preset on one
-//! workload, ranked.
+//! workload, ranked (see `report::choose_ranking`), as text or JSON.
 
 use std::path::Path;
+use std::time::Duration;
 
-use rmap_core::Op;
 use rmap_traces::scenario;
 
-use super::progress;
-use crate::report;
-use crate::runner;
+use super::{Bar, Format, progress};
+use crate::report::{self, Ranking};
+use crate::runner::{self, SuiteOptions};
 
-/// Prints the ranking of every preset in `backends_list` (default: all)
-/// for a trace file or each form of a scenario (at `size`, default its
-/// quick size). Exit status 2 for an unknown target or backend, an
+/// Options of `rmap-bench choose`.
+#[derive(clap::Args, Debug)]
+pub struct ChooseArgs {
+    /// A trace file, or a scenario (`NAME` or `NAME/VARIANT`).
+    pub target: String,
+    /// Scenario size (default: the scenario's quick size).
+    #[arg(long)]
+    pub size: Option<u64>,
+    /// Backends, comma-separated: `NAME` or `NAME:PRESET` (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub backends: Vec<String>,
+    /// Timed repetitions per backend (after a warm-up), interleaved
+    /// across backends.
+    #[arg(long, default_value_t = 5)]
+    pub reps: u32,
+    /// Repetitions may grow to this while a time's interval is wider than
+    /// 5% of its median.
+    #[arg(long, default_value_t = 10)]
+    pub max_reps: u32,
+    /// No new round of repetitions after this many seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub max_time: f64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Prints the ranking of every preset for a trace file or each form of a
+/// scenario. Exit status 2 for an unknown target or backend, an
 /// impossible size, or a run that fails.
-pub(super) fn choose(target: &str, size: Option<u64>, backends_list: &[String], reps: u32) -> i32 {
-    match choose_inner(target, size, backends_list, reps) {
-        Ok(text) => {
-            print!("{text}");
+pub(super) fn choose(a: &ChooseArgs) -> i32 {
+    match choose_inner(a) {
+        Ok(list) => {
+            match a.format {
+                Format::Json => match serde_json::to_string_pretty(&list) {
+                    Ok(j) => println!("{j}"),
+                    Err(e) => {
+                        eprintln!("rmap-bench choose: {e}");
+                        return 2;
+                    }
+                },
+                Format::Text => {
+                    for r in &list {
+                        print!(
+                            "== {} ({})\n{}\n{}\n\n",
+                            r.workload,
+                            r.size_text(),
+                            r.table(),
+                            r.recommendation
+                        );
+                    }
+                }
+            }
             0
         }
         Err(e) => {
@@ -27,60 +72,64 @@ pub(super) fn choose(target: &str, size: Option<u64>, backends_list: &[String], 
     }
 }
 
-fn choose_inner(
-    target: &str,
-    size: Option<u64>,
-    backends_list: &[String],
-    reps: u32,
-) -> Result<String, String> {
-    let specs = rmap_registry::expand_backends(backends_list)?;
-    // (name, size, ops) of each workload to rank.
-    let mut work: Vec<(String, u64, String, Vec<Op>)> = Vec::new();
-    let path = Path::new(target);
-    if path.is_file() {
-        let bytes = std::fs::read(path).map_err(|e| format!("{target}: {e}"))?;
-        let text = String::from_utf8_lossy(&bytes);
-        let ops = rmap_core::trace::parse(&text, target)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|l| l.op)
-            .collect();
-        work.push((target.to_string(), 1, "trace".into(), ops));
+fn choose_inner(a: &ChooseArgs) -> Result<Vec<Ranking>, String> {
+    if a.reps == 0 || a.max_reps < a.reps {
+        return Err("--reps must be at least 1 and at most --max-reps".into());
+    }
+    let backends = rmap_registry::expand_backends(&a.backends)?;
+    let path = Path::new(&a.target);
+    let (forms, traces, sizes) = if path.is_file() {
+        (Vec::new(), vec![runner::trace_workload(path)?], None)
     } else {
-        let forms = scenario::resolve(target)
-            .map_err(|e| format!("`{target}` is neither a trace file nor a scenario: {e}"))?;
-        for f in forms {
-            let s = match size {
-                Some(s) => s,
-                None => f.default_size()?,
-            };
-            let ops = f.build(s)?;
-            work.push((f.full_name(), s, f.scenario.size_unit.to_string(), ops));
-        }
-    }
-    let pb = progress((work.len() * specs.len()) as u64 * reps.max(1) as u64);
-    let mut out = String::new();
-    for (name, s, unit, ops) in &work {
-        let mut rows = Vec::new();
-        for spec in &specs {
-            let mut runs = Vec::new();
-            for _ in 0..reps.max(1) {
-                pb.set_message(format!("{name} {spec}"));
-                runs.push(runner::measure_spec(ops, spec).map_err(|e| format!("{spec}: {e}"))?);
-                pb.inc(1);
-            }
-            rows.extend(runner::rows_of(name, *s, unit, spec, &runs));
-        }
-        let (table, rec) = report::choose_table(&rows, name);
-        out.push_str(&format!("== {name} (size {s} {unit})\n{table}\n{rec}\n\n"));
-    }
-    pb.finish_and_clear();
-    Ok(out)
+        let forms = scenario::resolve(&a.target)
+            .map_err(|e| format!("`{}` is neither a trace file nor a scenario: {e}", a.target))?;
+        let size = match a.size {
+            Some(s) => s,
+            None => forms[0].default_size()?,
+        };
+        (forms, Vec::new(), Some(vec![size]))
+    };
+    let opts = SuiteOptions {
+        forms,
+        traces,
+        backends,
+        sizes,
+        quick: true,
+        reps: a.reps,
+        max_reps: a.max_reps,
+        ci_target: 0.05,
+        max_time: Some(Duration::from_secs_f64(a.max_time.max(0.0))),
+        jobs: 1,
+        shard: None,
+    };
+    let bar = Bar(progress(runner::count_runs(&opts)?));
+    let rows = runner::run_suite(&opts, &bar)?;
+    bar.0.finish_and_clear();
+    let names: Vec<String> = runner::workloads(&opts)?
+        .into_iter()
+        .map(|w| w.name)
+        .collect();
+    Ok(names
+        .iter()
+        .filter_map(|n| report::choose_ranking(&rows, n))
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn args(target: &str, backends: &[&str]) -> ChooseArgs {
+        ChooseArgs {
+            target: target.into(),
+            size: None,
+            backends: backends.iter().map(|s| s.to_string()).collect(),
+            reps: 2,
+            max_reps: 2,
+            max_time: 10.0,
+            format: Format::Text,
+        }
+    }
 
     #[test]
     fn choose_ranks_a_trace_file() {
@@ -92,31 +141,33 @@ mod tests {
             "mmap 1 0x100000000000 256K rw- private\ntouch 1 0x100000000000 256K w\nfork 1 2\nreclaim 16\n",
         )
         .unwrap();
-        let out = choose_inner(
+        let list = choose_inner(&args(
             p.to_str().unwrap(),
-            None,
-            &[
-                "scan".into(),
-                "pte-chain:rik".into(),
-                "anonvma:linux".into(),
-            ],
-            1,
-        )
+            &["scan", "pte-chain:rik", "anonvma:linux"],
+        ))
         .unwrap();
-        assert!(
-            out.contains("rank") && out.contains("anonvma:linux"),
-            "{out}"
-        );
-        assert!(out.contains("choose "), "{out}");
-        assert!(
-            out.lines()
-                .filter(|l| l.starts_with(['1', '2', '3']))
-                .count()
-                == 3,
-            "{out}"
-        );
+        assert_eq!(list.len(), 1);
+        let r = &list[0];
+        assert_eq!(r.workload, "t.trace");
+        assert_eq!(r.size_text(), "trace");
+        assert_eq!(r.ranking.len(), 3);
+        assert!(r.recommendation.contains("(trace)"), "{}", r.recommendation);
+        assert!(!r.recommendation.contains("size 1"), "{}", r.recommendation);
+        // Exact cost: the same ranking every time.
+        let again = choose_inner(&args(
+            p.to_str().unwrap(),
+            &["scan", "pte-chain:rik", "anonvma:linux"],
+        ))
+        .unwrap();
+        let order = |l: &[Ranking]| -> Vec<(usize, String)> {
+            l[0].ranking
+                .iter()
+                .map(|x| (x.rank, x.backend.clone()))
+                .collect()
+        };
+        assert_eq!(order(&list), order(&again));
         std::fs::remove_dir_all(&dir).unwrap();
-        let e = choose_inner("no-such-thing", None, &[], 1).unwrap_err();
+        let e = choose_inner(&args("no-such-thing", &[])).unwrap_err();
         assert!(e.contains("neither a trace file nor a scenario"), "{e}");
     }
 }

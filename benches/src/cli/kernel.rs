@@ -57,6 +57,17 @@ pub(super) fn kernel_diff(file: &Path, backend: &str, slab_reps: usize) -> i32 {
     };
     let opts = KernelOptions { slab_reps };
     match compare_with(&text, &file.display().to_string(), backend, &opts) {
+        Ok(c)
+            if c.model.is_empty()
+                && c.kernel.is_empty()
+                && c.objects.iter().all(|o| o.kernel.is_none()) =>
+        {
+            eprintln!(
+                "rmap-bench kernel-diff: nothing compared: {} has no `dump` line, no syscall failed on either side, and no `stats all` object count was measured on the live kernel (add `dump PID` lines, or `stats all` with --slab-reps and root)",
+                file.display()
+            );
+            2
+        }
         Ok(c) => {
             if c.layout_agrees() {
                 println!(

@@ -1,8 +1,9 @@
 //! The `rmap-bench` command line: the clap types of every subcommand here,
 //! and one small handler per subcommand in the modules below (`replay`,
 //! `backends`, `kernel` for kernel-run, kernel-diff, fidelity and
-//! kernel-bench, `run`, `report`, `choose`, `trace` for trace and
-//! scenarios, `import` for import-strace, `gen` for gen-random).
+//! kernel-bench, `run`, `report`, `compare`, `choose`, `trace` for trace
+//! and scenarios, `import` for import-strace, `gen_random` for gen-random,
+//! `completions`).
 //!
 //! Exit status of every command: 0 success, 1 a `check` failed or the
 //! model and the kernel disagree (where the command compares them), 2 a
@@ -15,6 +16,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 mod backends;
 mod choose;
+mod compare;
+mod completions;
 mod gen_random;
 mod import;
 mod kernel;
@@ -22,6 +25,34 @@ mod replay;
 mod report;
 mod run;
 mod trace;
+
+/// How a listing command writes its answer.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    /// For people.
+    #[default]
+    Text,
+    /// One JSON document on standard output.
+    Json,
+}
+
+/// `rmap_core::LockRecording` on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recording {
+    Off,
+    Stats,
+    Events,
+}
+
+impl From<Recording> for rmap_core::LockRecording {
+    fn from(r: Recording) -> Self {
+        match r {
+            Recording::Off => rmap_core::LockRecording::Off,
+            Recording::Stats => rmap_core::LockRecording::Stats,
+            Recording::Events => rmap_core::LockRecording::Events,
+        }
+    }
+}
 
 /// The command line (clap).
 #[derive(Parser, Debug)]
@@ -42,8 +73,10 @@ pub enum Cmd {
     Replay {
         /// The trace file (docs/trace-format.md).
         file: PathBuf,
-        /// Backend as NAME or NAME:PRESET (see `rmap-bench backends`).
-        #[arg(long, default_value = "scan")]
+        /// Backend as NAME or NAME:PRESET (see `rmap-bench backends`);
+        /// `scan` reads every page table on every walk, so it warns when
+        /// a workload's walks will be quadratic.
+        #[arg(long, default_value = "anonvma:linux")]
         backend: String,
         /// Skip the shadow model (faster; `check` then validates structure only).
         #[arg(long)]
@@ -51,9 +84,27 @@ pub enum Cmd {
         /// Print, on standard error, the wall time spent in each kind of op.
         #[arg(long)]
         timing: bool,
+        /// Print, on standard error, a lockstat-like table of the locks the
+        /// trace took (class, kind, acquisitions, shared, instances, work
+        /// units held, busiest instance).
+        #[arg(long)]
+        locks: bool,
+        /// `json`: the output as one JSON document (`dumps`, `errors`,
+        /// `stats`, `check_failures`) instead of lines.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// How much of the lock record to keep: `off` (work units only),
+        /// `stats` (the default: `stats all`'s `locks`), `events` (every
+        /// acquisition, as the virtual-CPU engine reads them).
+        #[arg(long, value_enum, default_value_t = Recording::Stats)]
+        lock_recording: Recording,
     },
     /// List the backends and their presets.
-    Backends,
+    Backends {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Run a trace on the live Linux kernel; print its dump and err lines.
     KernelRun {
         /// The trace file; every address must lie in [0x100000000000, 0x200000000000).
@@ -69,9 +120,12 @@ pub enum Cmd {
         slab_samples: bool,
     },
     /// Run a trace on the model and on the live kernel; show where the
-    /// dump and err lines differ. Exit status 0 when they agree, 1 when not.
+    /// dump and err lines differ. Exit status 0 when they agree, 1 when not,
+    /// 2 when nothing could be compared (no dump, no error, no object count).
     KernelDiff {
+        /// The trace file; every address must lie in [0x100000000000, 0x200000000000).
         file: PathBuf,
+        /// The model's backend as NAME or NAME:PRESET.
         #[arg(long, default_value = "scan")]
         backend: String,
         /// Measurements per side of each live `stats all` object count;
@@ -89,6 +143,7 @@ pub enum Cmd {
         /// Generate traces without writes and guard regions.
         #[arg(long)]
         read_only: bool,
+        /// The model's backend as NAME or NAME:PRESET.
         #[arg(long, default_value = "scan")]
         backend: String,
         /// Random operations per trace.
@@ -113,20 +168,36 @@ pub enum Cmd {
         #[command(flatten)]
         args: run::RunArgs,
     },
-    /// Rebuild DIR/plots and DIR/REPORT.md from DIR/results.csv.
-    Report { dir: PathBuf },
-    /// Run a trace file or a scenario on every backend preset and print a
-    /// ranked table (time, metadata bytes, walk cost) and a recommendation.
-    Choose {
-        /// A trace file, or a scenario (`NAME` or `NAME/VARIANT`).
-        target: String,
-        /// Scenario size (default: the scenario's quick size).
+    /// Rebuild plots, REPORT.md and report.html from results.csv; with
+    /// several directories (the shards of one sweep), merge them into
+    /// --out.
+    Report {
+        /// Results directories; one is rebuilt in place.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where merged results go (needed with several directories).
         #[arg(long)]
-        size: Option<u64>,
-        #[arg(long, value_delimiter = ',')]
-        backends: Vec<String>,
-        #[arg(long, default_value_t = 1)]
-        reps: u32,
+        out: Option<PathBuf>,
+    },
+    /// Compare result directories, mmtests compare-kernels style: per
+    /// scenario, metric and backend, each later directory's value as a
+    /// ratio to the first's, with its interval and a significance mark;
+    /// counts that differ at all are flagged.
+    Compare {
+        #[command(flatten)]
+        args: compare::CompareArgs,
+    },
+    /// Run a trace file or a scenario on every backend preset and print a
+    /// ranking by exact cost (work units, metadata bytes, walk length) with
+    /// times and their intervals, and a recommendation.
+    Choose {
+        #[command(flatten)]
+        args: choose::ChooseArgs,
+    },
+    /// Write a shell completion script on standard output.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// Write a scenario as a trace on standard output.
     Trace {
@@ -137,7 +208,11 @@ pub enum Cmd {
         size: Option<u64>,
     },
     /// List the scenarios, their forms and sizes.
-    Scenarios,
+    Scenarios {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Measure the live kernel's fork cost per page and fault costs on the
     /// fork-storm and fault-storm shapes; print CSV rows, or merge them
     /// into DIR's results (replacing earlier kernel rows) and rebuild its
@@ -149,8 +224,11 @@ pub enum Cmd {
         /// fault-storm sizes in MiB, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "64")]
         fault_sizes: Vec<u64>,
+        /// Repetitions of each measurement.
         #[arg(long, default_value_t = 3)]
         reps: u32,
+        /// A results directory to merge the rows into (its report is
+        /// rebuilt); without it, CSV rows on standard output.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -168,6 +246,7 @@ pub enum Cmd {
     },
     /// Write a seeded random trace (for kernel-diff and property runs).
     GenRandom {
+        /// The seed: the same seed gives the same trace.
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Random operations before the final dumps.
@@ -176,10 +255,13 @@ pub enum Cmd {
         /// No writes and no guard regions: no anonymous state is created.
         #[arg(long)]
         read_only: bool,
+        /// No file mappings.
         #[arg(long)]
         no_files: bool,
+        /// No fork, exec or exit.
         #[arg(long)]
         no_forks: bool,
+        /// No reclaim ops.
         #[arg(long)]
         no_reclaim: bool,
     },
@@ -257,28 +339,52 @@ pub fn run(cli: Cli) -> i32 {
         }),
         Cmd::ImportStrace { log, out, opts } => import::import_strace(&log, out.as_deref(), &opts),
         Cmd::Run { args } => run::run(args),
-        Cmd::Report { dir } => report::report(&dir),
-        Cmd::Choose {
-            target,
-            size,
-            backends,
-            reps,
-        } => choose::choose(&target, size, &backends, reps),
+        Cmd::Report { dirs, out } => report::report(&dirs, out.as_deref()),
+        Cmd::Compare { args } => compare::compare(&args),
+        Cmd::Choose { args } => choose::choose(&args),
+        Cmd::Completions { shell } => completions::completions(shell),
         Cmd::Trace { scenario, size } => trace::trace(&scenario, size),
-        Cmd::Scenarios => trace::scenarios(),
+        Cmd::Scenarios { format } => trace::scenarios(format),
         Cmd::KernelBench {
             fork_sizes,
             fault_sizes,
             reps,
             out,
         } => kernel::kernel_bench(fork_sizes, fault_sizes, reps, out),
-        Cmd::Backends => backends::backends(),
+        Cmd::Backends { format } => backends::backends(format),
         Cmd::Replay {
             file,
             backend,
             no_integrity,
             timing,
-        } => replay::replay(&file, &backend, no_integrity, timing),
+            locks,
+            format,
+            lock_recording,
+        } => replay::replay(
+            &file,
+            &backend,
+            replay::ReplayOptions {
+                integrity: !no_integrity,
+                timing,
+                locks,
+                format,
+                recording: lock_recording.into(),
+            },
+        ),
+    }
+}
+
+/// The progress bar as the suite runner's listener: told of every run and
+/// of rounds added.
+struct Bar(ProgressBar);
+
+impl crate::runner::SuiteProgress for Bar {
+    fn ran(&self, label: &str) {
+        self.0.set_message(label.to_string());
+        self.0.inc(1);
+    }
+    fn scheduled(&self, more: u64) {
+        self.0.inc_length(more);
     }
 }
 

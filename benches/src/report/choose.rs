@@ -1,160 +1,218 @@
-//! The ranking `rmap-bench choose` prints for one workload: time, metadata
-//! bytes and walk cost per backend, a score, and a recommendation.
+//! The ranking `rmap-bench choose` prints for one workload.
+//!
+//! The rank rests on exact cost, so that the same workload ranks the same
+//! way on every run: each backend's score is the geometric mean of its
+//! ratio to the best on work units (the model's exact count of the work of
+//! every op), metadata bytes at the peak and, when the workload walks the
+//! reverse map, walk length; backends within 0.5% of each other share a
+//! rank. Time is shown beside it with its confidence interval, and has a
+//! verdict of its own: a backend is fastest only when significantly so
+//! (see [`super::verdict`]), else the times tie.
 
 use std::fmt::Write as _;
 
-use rmap_metrics::{
-    Better, KERNEL_BYTES_PEAK, Row, TIME_NS, WALK_PTES_CHECKED_PER_WALK,
-    WALK_VMAS_VISITED_PER_WALK, WALKS,
-};
+use rmap_metrics::{KERNEL_BYTES_PEAK, Row, TIME_NS, WALK_STEPS_PER_WALK, WALKS, WORK_UNITS};
+use serde::Serialize;
 
-use super::table::{Table, best_of, ratio_text};
+use super::table::Table;
+use super::verdict::{Composite, EXACT_TIE, Verdict, metric_verdict};
 use crate::plots::human;
 
-/// One backend's line of the ranking: its name, score, and its time,
-/// metadata bytes and walk cost (`None` where it has none).
-type Scored = (String, f64, Vec<Option<f64>>);
+/// One backend's line of the ranking.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Ranked {
+    /// 1 for the best; backends that tie share the rank of the first.
+    pub rank: usize,
+    pub backend: String,
+    /// Exact-cost score (1 = best on every column).
+    pub score: f64,
+    pub time_ns: Option<f64>,
+    /// The median time's confidence interval.
+    pub time_ci: Option<(f64, f64)>,
+    pub work_units: Option<f64>,
+    pub kernel_bytes: Option<f64>,
+    pub walk_steps: Option<f64>,
+}
 
-/// The ranking `choose` prints: per backend, time, metadata bytes and walk
-/// cost, with a score (geometric mean of ratio to best), best first; and
-/// the recommendation. `("nothing ran\n", "")` when `form` has no rows.
-pub fn choose_table(rows: &[Row], form: &str) -> (String, String) {
+/// The ranking of one workload.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Ranking {
+    pub workload: String,
+    pub size: u64,
+    pub size_unit: String,
+    /// Whether the workload walks the reverse map (walk length counts).
+    pub walked: bool,
+    pub ranking: Vec<Ranked>,
+    /// The fastest backend, or `None` when times tie.
+    pub fastest: Option<String>,
+    /// The backends whose times cannot be told apart from the fastest
+    /// median's (one when `fastest` is set).
+    pub time_leaders: Vec<String>,
+    pub recommendation: String,
+}
+
+/// The ranking of `form` (`None` when it has no rows).
+pub fn choose_ranking(rows: &[Row], form: &str) -> Option<Ranking> {
     let t = Table::new(rows);
     let backends = t.backends();
-    let Some(size) = t.largest(form) else {
-        return ("nothing ran\n".into(), String::new());
-    };
+    let size = t.largest(form)?;
     let walked = backends
         .iter()
         .any(|b| t.get(form, size, b, WALKS).unwrap_or(0.0) > 0.0);
-    let (bests, scored) = score(&t, form, size, walked, &backends);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<4} {:<22} {:>8} {:>12} {:>14} {:>16}",
-        "rank", "backend", "score", "time", "kernel bytes", "walk (VMAs+PTEs)"
-    );
-    for (i, (b, sc, vals)) in scored.iter().enumerate() {
-        let f = |v: &Option<f64>| v.map_or("–".to_string(), human);
-        let _ = writeln!(
-            out,
-            "{:<4} {:<22} {:>8.2} {:>12} {:>14} {:>16}",
-            i + 1,
-            b,
-            sc,
-            vals[0].map_or("–".to_string(), |ns| format!("{:.2} ms", ns / 1e6)),
-            f(&vals[1]),
-            f(&vals[2])
-        );
+    let mut pairs = vec![(form, WORK_UNITS), (form, KERNEL_BYTES_PEAK)];
+    if walked {
+        pairs.push((form, WALK_STEPS_PER_WALK));
     }
-    let rec = recommendation(form, size, walked, &bests, &scored);
-    (out, rec)
+    let comp = Composite::new(&t, &pairs, &backends, |m| m);
+    let scores = comp.scores();
+    let mut ranking: Vec<Ranked> = Vec::new();
+    for (i, (b, sc)) in scores.iter().enumerate() {
+        let rank = match ranking.last() {
+            Some(prev) if *sc <= scores[prev.rank - 1].1 * EXACT_TIE => prev.rank,
+            _ => i + 1,
+        };
+        ranking.push(Ranked {
+            rank,
+            backend: b.clone(),
+            score: *sc,
+            time_ns: t.get(form, size, b, TIME_NS),
+            time_ci: t.row(form, size, b, TIME_NS.name).and_then(|r| r.ci()),
+            work_units: t.get(form, size, b, WORK_UNITS),
+            kernel_bytes: t.get(form, size, b, KERNEL_BYTES_PEAK),
+            walk_steps: walked
+                .then(|| t.value(form, size, b, WALK_STEPS_PER_WALK))
+                .flatten(),
+        });
+    }
+    let by_time = metric_verdict(&t, form, size, TIME_NS, &backends);
+    let mut r = Ranking {
+        workload: form.to_string(),
+        size,
+        size_unit: t.size_unit(form),
+        walked,
+        ranking,
+        fastest: match &by_time {
+            Verdict::Winner(w) => Some(w.clone()),
+            _ => None,
+        },
+        time_leaders: by_time.leaders().iter().map(|s| s.to_string()).collect(),
+        recommendation: String::new(),
+    };
+    r.recommendation = recommendation(&r);
+    Some(r)
 }
 
-/// The best value of each column, and every backend scored, best first.
-fn score(
-    t: &Table,
-    form: &str,
-    size: u64,
-    walked: bool,
-    backends: &[String],
-) -> (Vec<Option<f64>>, Vec<Scored>) {
-    let walk = |b: &str| {
-        walked.then(|| {
-            t.get(form, size, b, WALK_VMAS_VISITED_PER_WALK)
-                .unwrap_or(0.0)
-                + t.get(form, size, b, WALK_PTES_CHECKED_PER_WALK)
-                    .unwrap_or(0.0)
-        })
-    };
-    // time, metadata bytes, walk cost: lower is better for all three
-    type Col<'c> = Box<dyn Fn(&str) -> Option<f64> + 'c>;
-    let cols: Vec<Col> = vec![
-        Box::new(|b: &str| t.get(form, size, b, TIME_NS)),
-        Box::new(|b: &str| t.get(form, size, b, KERNEL_BYTES_PEAK)),
-        Box::new(walk),
-    ];
-    let bests: Vec<Option<f64>> = cols
-        .iter()
-        .map(|f| best_of(Better::Lower, backends.iter().filter_map(|b| f(b))))
-        .collect();
-    let mut scored: Vec<Scored> = backends
-        .iter()
-        .map(|b| {
-            let vals: Vec<Option<f64>> = cols.iter().map(|f| f(b)).collect();
-            let mut l = 0.0;
-            let mut n = 0;
-            for (v, best) in vals.iter().zip(&bests) {
-                if let (Some(v), Some(best)) = (v, best) {
-                    let r = if *best > 0.0 {
-                        v / best
-                    } else if *v > 0.0 {
-                        10.0
-                    } else {
-                        1.0
-                    };
-                    l += r.max(1e-12).ln();
-                    n += 1;
-                }
-            }
-            (
-                b.clone(),
-                if n > 0 {
-                    (l / n as f64).exp()
-                } else {
-                    f64::INFINITY
-                },
-                vals,
-            )
-        })
-        .collect();
-    scored.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-    (bests, scored)
-}
-
-/// The recommendation under the ranking: the winner, where it is not the
-/// best, the runner-up and the worst fit.
-fn recommendation(
-    form: &str,
-    size: u64,
-    walked: bool,
-    bests: &[Option<f64>],
-    scored: &[Scored],
-) -> String {
-    let mut rec = String::new();
-    let Some((w, _, wv)) = scored.first() else {
-        return rec;
-    };
-    let _ = write!(
-        rec,
-        "For {form} at size {size}, choose {w}: it has the best combined score of time, metadata bytes{} (each as a ratio to the best backend, geometric mean).",
-        if walked { " and rmap walk length" } else { "" }
-    );
-    let names = ["time", "metadata bytes", "walk length"];
-    for (k, (v, best)) in wv.iter().zip(bests).enumerate() {
-        if let (Some(v), Some(best)) = (v, best)
-            && *best > 0.0
-            && v / best >= 1.5
-        {
-            let who = scored
-                .iter()
-                .find(|x| x.2[k] == Some(*best))
-                .map_or("", |x| x.0.as_str());
-            let _ = write!(
-                rec,
-                " It is not the best on {}: ×{} of {who}'s.",
-                names[k],
-                ratio_text(v / best)
-            );
+impl Ranking {
+    /// `size 64 MiB`, or `trace` for a trace file.
+    pub fn size_text(&self) -> String {
+        if self.size_unit == crate::runner::TRACE_UNIT {
+            "trace".to_string()
+        } else {
+            format!("size {} {}", self.size, self.size_unit)
         }
     }
-    if let Some((r, rs, _)) = scored.get(1) {
-        let _ = write!(rec, " The runner-up is {r} (score {rs:.2}).");
+
+    /// The table `choose` prints.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<5} {:<22} {:>7} {:>12} {:>9} {:>12} {:>14} {:>10}",
+            "rank",
+            "backend",
+            "score",
+            "work units",
+            "time ms",
+            "time CI ±",
+            "kernel bytes",
+            "walk"
+        );
+        let f = |v: Option<f64>| v.map_or("–".to_string(), human);
+        for x in &self.ranking {
+            let ci = match (x.time_ci, x.time_ns) {
+                (Some((lo, hi)), Some(v)) if v > 0.0 => {
+                    format!("{:.0}%", (hi - lo) / 2.0 / v * 100.0)
+                }
+                _ => "–".to_string(),
+            };
+            let tied = self.ranking.iter().filter(|y| y.rank == x.rank).count() > 1;
+            let _ = writeln!(
+                out,
+                "{:<5} {:<22} {:>7.3} {:>12} {:>9} {:>12} {:>14} {:>10}",
+                format!("{}{}", x.rank, if tied { "=" } else { "" }),
+                x.backend,
+                x.score,
+                f(x.work_units),
+                x.time_ns
+                    .map_or("–".to_string(), |ns| format!("{:.2}", ns / 1e6)),
+                ci,
+                x.kernel_bytes
+                    .map_or("–".to_string(), crate::plots::human_bytes),
+                f(x.walk_steps)
+            );
+        }
+        out
     }
-    if let Some((l, ls, _)) = scored.last() {
-        let _ = write!(rec, " The worst fit is {l} (score {ls:.2}).");
+}
+
+/// The recommendation under the ranking.
+fn recommendation(r: &Ranking) -> String {
+    let mut rec = String::new();
+    let Some(first) = r.ranking.first() else {
+        return rec;
+    };
+    let top: Vec<&str> = r
+        .ranking
+        .iter()
+        .filter(|x| x.rank == first.rank)
+        .map(|x| x.backend.as_str())
+        .collect();
+    let what = format!(
+        "work units, metadata bytes{}",
+        if r.walked {
+            " and rmap walk length"
+        } else {
+            ""
+        }
+    );
+    if top.len() == 1 {
+        let _ = write!(
+            rec,
+            "For {} ({}), choose {}: the lowest exact cost ({what}, each as a ratio to the best backend, geometric mean).",
+            r.workload,
+            r.size_text(),
+            top[0]
+        );
+    } else {
+        let _ = write!(
+            rec,
+            "For {} ({}), a tie on exact cost ({what}): {}.",
+            r.workload,
+            r.size_text(),
+            top.join(", ")
+        );
     }
-    if !walked {
+    match (&r.fastest, r.time_leaders.len()) {
+        (Some(f), _) => {
+            let _ = write!(rec, " By time, {f} is significantly the fastest.");
+        }
+        (None, n) if n > 1 => {
+            let _ = write!(
+                rec,
+                " By time, {} cannot be told apart (Mann-Whitney U, 95%).",
+                r.time_leaders.join(", ")
+            );
+        }
+        _ => {}
+    }
+    if let Some(last) = r.ranking.last() {
+        let _ = write!(
+            rec,
+            " The worst fit is {} (score {:.2}).",
+            last.backend, last.score
+        );
+    }
+    if !r.walked {
         rec.push_str(" This workload never walks the reverse map (no reclaim), so the choice rests on the cost of keeping the map up to date.");
     }
     rec

@@ -2,17 +2,24 @@
 //! (scenario form, metric) pairs; per class the backends ranked by the
 //! geometric mean of their ratio to the best, with the winner's trade-off;
 //! and an overall ranking over the classes.
+//!
+//! Every class gets two verdicts (see [`super::verdict`]): *by time*, on
+//! its pairs as they are (a winner only when the bootstrap separates it from
+//! every other backend, else a tie listing the backends it cannot be told
+//! from), and *by exact cost*, with each timed metric replaced by its
+//! work-unit twin ([`Metric::work_twin`]): the same on every run and
+//! machine, so it still decides when times tie.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use rmap_metrics::{
     EXIT_NS_PER_PAGE, FAULT_NS_P50, FAULT_NS_P99, FORK_NS_PER_PAGE, KERNEL_BYTES_PEAK, Metric,
-    RECLAIM_PAGES_PER_S, TIME_NS, VMAS_END, WALK_PTES_CHECKED_PER_WALK, WALK_STEPS_PER_WALK,
-    WALK_VMAS_VISITED_PER_WALK,
+    RECLAIM_PAGES_PER_S, TIME_NS, VMAS_END, WALK_STEPS_PER_WALK,
 };
 
 use super::table::{Table, best_of, ratio, ratio_text};
+use super::verdict::{Composite, Verdict, has_samples};
 use crate::plots::human;
 
 /// A class of workload the closing section names a winner for.
@@ -94,16 +101,6 @@ pub const CLASSES: &[Class] = &[
     },
 ];
 
-/// A value of `m` for class scoring: a row, or [`WALK_STEPS_PER_WALK`]
-/// derived from the walk rows (a chain walk has no VMAs-visited row: 0).
-fn class_value(t: &Table, f: &str, size: u64, b: &str, m: Metric) -> Option<f64> {
-    if m != WALK_STEPS_PER_WALK {
-        return t.get(f, size, b, m);
-    }
-    let ptes = t.get(f, size, b, WALK_PTES_CHECKED_PER_WALK)?;
-    Some(ptes + t.get(f, size, b, WALK_VMAS_VISITED_PER_WALK).unwrap_or(0.0))
-}
-
 /// Geometric mean of ratio-to-best over `pairs` at each form's largest
 /// size, per backend, best first; only backends with every pair measured.
 pub fn class_scores(
@@ -111,81 +108,141 @@ pub fn class_scores(
     pairs: &[(&str, Metric)],
     backends: &[String],
 ) -> Vec<(String, f64)> {
-    let mut used = 0;
-    let mut logs: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
-    for &(f, m) in pairs {
-        let Some(size) = t.largest(f) else { continue };
-        let get = |b: &str| class_value(t, f, size, b, m);
-        let Some(best) = best_of(m.better, backends.iter().filter_map(|b| get(b))) else {
-            continue;
-        };
-        used += 1;
-        for b in backends {
-            if let Some(r) = get(b).and_then(|v| ratio(m.better, v, best)) {
-                let e = logs.entry(b).or_insert((0.0, 0));
-                e.0 += r.max(1e-12).ln();
-                e.1 += 1;
-            } else if get(b).is_some() && best == 0.0 {
-                // The best is 0 (e.g. no objects at all) and this is not:
-                // count it as 10× worse rather than dividing by zero.
-                let e = logs.entry(b).or_insert((0.0, 0));
-                e.0 += if get(b) == Some(0.0) { 0.0 } else { 10f64.ln() };
-                e.1 += 1;
-            }
-        }
-    }
-    let mut v: Vec<(String, f64)> = logs
-        .into_iter()
-        .filter(|(_, (_, n))| *n == used && used > 0)
-        .map(|(b, (s, n))| (b.to_string(), (s / n as f64).exp()))
-        .collect();
-    v.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
-    v
+    Composite::new(t, pairs, backends, |m| m).scores()
 }
 
-/// The "Which rmap strategy" section: per class the winner, runner-up,
-/// worst and trade-off, then the overall ranking over the classes.
+/// A timed metric's work-unit twin, or the metric itself.
+fn exact_twin(m: Metric) -> Metric {
+    m.work_twin().unwrap_or(m)
+}
+
+/// A class's two verdicts and its ranking by time.
+struct ClassResult {
+    /// Whether any pair of the class is timed (else both verdicts are the
+    /// same exact one).
+    timed: bool,
+    by_time: Verdict,
+    by_exact: Verdict,
+    scores: Vec<(String, f64)>,
+}
+
+impl ClassResult {
+    /// `by time X; by exact cost Y`, or `exact: X` for a class of counts.
+    fn text(&self, bold: bool) -> String {
+        let b = |v: &Verdict| {
+            if bold {
+                format!("**{}**", v.text())
+            } else {
+                v.text()
+            }
+        };
+        if self.timed {
+            format!(
+                "by time {}; by exact cost {}",
+                b(&self.by_time),
+                b(&self.by_exact)
+            )
+        } else {
+            format!(
+                "{} (exact counts only: no times in this class)",
+                b(&self.by_exact)
+            )
+        }
+    }
+}
+
+fn judge(t: &Table, class: &Class, backends: &[String]) -> Option<ClassResult> {
+    let timed = Composite::new(t, class.pairs, backends, |m| m);
+    let scores = timed.scores();
+    if scores.is_empty() {
+        return None;
+    }
+    let by_time = if timed.timed() && !has_samples(t) {
+        Verdict::None
+    } else {
+        timed.verdict(class.title)
+    };
+    let by_exact = Composite::new(t, class.pairs, backends, exact_twin).verdict(class.title);
+    Some(ClassResult {
+        timed: timed.timed(),
+        by_time,
+        by_exact,
+        scores,
+    })
+}
+
+/// One line per class with its two verdicts (what `run` prints).
+pub fn verdict_lines(t: &Table) -> Vec<String> {
+    let backends: Vec<String> = t
+        .backends()
+        .into_iter()
+        .filter(|b| b != rmap_metrics::KERNEL_BACKEND)
+        .collect();
+    CLASSES
+        .iter()
+        .filter_map(|c| {
+            let r = judge(t, c, &backends)?;
+            let short = c.title.split(" (").next().unwrap_or(c.title);
+            Some(format!("{short}: {}", r.text(false)))
+        })
+        .collect()
+}
+
+/// The "Which rmap strategy" section: per class the two verdicts,
+/// runner-up, worst and trade-off, then the overall ranking over the
+/// classes.
 pub(super) fn section(s: &mut String, t: &Table, model_backends: &[String]) {
     let _ = writeln!(s, "## Which rmap strategy\n");
     let _ = writeln!(
         s,
-        "Per class of workload, the backends are ranked by the geometric mean of their ratio to the best over the metrics that decide the class (1.00 = best on every one), at each scenario's largest size. `scan` is included as the no-rmap baseline.\n"
+        "Per class of workload, the backends are ranked by the geometric mean of their ratio to the best over the metrics that decide the class (1.00 = best on every one), at each scenario's largest size. `scan` is included as the no-rmap baseline. Each class has two verdicts. **By time**: a backend wins only when a bootstrap over the repetitions (seeded, {} resamples) puts its score ahead of every other backend's in 97.5% of resamples and by more than {:.0}%; otherwise the verdict is a *tie* listing the backends it cannot be told apart from. **By exact cost**: the same pairs with every time replaced by its work units (the model's exact count of the work each op does; the same on every run and every machine), backends within 0.5% tying; it decides where times tie.\n",
+        crate::stats::RESAMPLES,
+        crate::stats::CLASS_NOISE * 100.0
     );
+    if !has_samples(t) {
+        let _ = writeln!(
+            s,
+            "*This `results.csv` predates confidence intervals: it kept no samples, so no time verdict can be tested. Rerun `rmap-bench run` for them.*\n"
+        );
+    }
     let mut overall: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    let mut counted = 0;
     for class in CLASSES {
-        let sc = class_scores(t, class.pairs, model_backends);
-        if sc.is_empty() {
+        let Some(r) = judge(t, class, model_backends) else {
             continue;
-        }
-        for (b, v) in &sc {
+        };
+        counted += 1;
+        for (b, v) in &r.scores {
             let e = overall.entry(b.clone()).or_insert((0.0, 0));
             e.0 += v.ln();
             e.1 += 1;
         }
-        let (w, wv) = &sc[0];
+        let (w, wv) = &r.scores[0];
         let _ = writeln!(
             s,
-            "- **{}** ({}): **{w}** (score {wv:.2})",
-            class.title, class.about
+            "- **{}** ({}): {}.",
+            class.title,
+            class.about,
+            r.text(true)
         );
-        if let Some((r, rv)) = sc.get(1) {
-            let _ = write!(s, "  — then {r} ({rv:.2})");
+        let _ = write!(s, "  Best score {w} ({wv:.2})");
+        if let Some((rn, rv)) = r.scores.get(1) {
+            let _ = write!(s, ", then {rn} ({rv:.2})");
         }
-        let worst = sc.last().expect("non-empty");
+        let worst = r.scores.last().expect("non-empty");
         let _ = writeln!(s, "; the worst is {} ({:.2}).", worst.0, worst.1);
         let _ = writeln!(s, "  {}", tradeoff(t, w, class.pairs, model_backends));
     }
-    let classes = CLASSES.len();
     let mut ov: Vec<(String, f64)> = overall
         .into_iter()
-        .filter(|(_, (_, n))| *n == classes)
+        .filter(|(_, (_, n))| *n == counted && counted > 0)
         .map(|(b, (l, n))| (b, (l / n as f64).exp()))
         .collect();
-    ov.sort_by(|a, b| a.1.total_cmp(&b.1));
+    ov.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
     if let Some((w, v)) = ov.first() {
         let _ = writeln!(
             s,
-            "\n**Overall** (geometric mean over the classes): **{w}** ({v:.2}), then {}.",
+            "\n**Overall** (geometric mean of the class scores, by time; no verdict: read the class that matches your workload): {w} ({v:.2}), then {}.",
             ov.iter()
                 .skip(1)
                 .take(4)
@@ -256,7 +313,7 @@ fn tradeoff(t: &Table, winner: &str, pairs: &[(&str, Metric)], backends: &[Strin
             FORK_NS_PER_PAGE,
             RECLAIM_PAGES_PER_S,
         ] {
-            let get = |b: &str| class_value(t, f, size, b, m);
+            let get = |b: &str| t.value(f, size, b, m);
             let Some(v) = get(winner) else {
                 continue;
             };

@@ -25,14 +25,16 @@ use rmap_metrics::{
 use rmap_traces::scenario;
 
 use crate::output::Meta;
-use crate::plots::{self, human};
+use crate::plots::{self, human, human_unit};
 
 mod choose;
 pub mod claims;
 pub mod classes;
+pub mod html;
 mod table;
+pub mod verdict;
 
-pub use choose::choose_table;
+pub use choose::{Ranking, choose_ranking};
 pub use claims::{CLAIMS, Claim, Outcome, Verdict};
 pub use classes::class_scores;
 pub use table::{Table, best_of, ratio, ratio_text};
@@ -90,8 +92,25 @@ pub fn plot_list(rows: &[Row]) -> Vec<(String, Metric)> {
         .collect()
 }
 
-/// A Markdown table of `backends` against `metrics` at one size, best in
-/// bold with a star, others as a ratio to the best.
+/// A value as a table cell: the value, and for a timed metric with an
+/// interval its half-width relative to the value (`12.3k ±4%`).
+fn with_ci(t: &Table, form: &str, size: u64, b: &str, m: Metric, v: f64) -> String {
+    match t.row(form, size, b, m.name).and_then(|r| r.ci()) {
+        Some((lo, hi)) if m.is_timed() && v != 0.0 => {
+            format!(
+                "{} ±{:.0}%",
+                human_unit(v, m.unit),
+                (hi - lo) / 2.0 / v.abs() * 100.0
+            )
+        }
+        _ => human_unit(v, m.unit),
+    }
+}
+
+/// A Markdown table of `backends` against `metrics` at one size: the
+/// winner in bold with a star (a timed metric's only when significant),
+/// the backends tied with the best marked `=`, others as a ratio to the
+/// best.
 fn metric_table(
     t: &Table,
     form: &str,
@@ -119,20 +138,31 @@ fn metric_table(
             )
         })
         .collect();
+    let verdicts: Vec<verdict::Verdict> = metrics
+        .iter()
+        .map(|m| verdict::metric_verdict(t, form, size, *m, backends))
+        .collect();
     for b in backends {
         if metrics.iter().all(|m| t.get(form, size, b, m).is_none()) {
             continue;
         }
         let _ = write!(s, "| {b} |");
-        for (m, best) in metrics.iter().zip(&bests) {
+        for ((m, best), v) in metrics.iter().zip(&bests).zip(&verdicts) {
             let cell = match (t.get(form, size, b, m), best) {
                 (None, _) => "–".to_string(),
-                (Some(v), Some(best)) if v == *best => format!("**{}** ★", human(v)),
-                (Some(v), Some(best)) => match ratio(m.better, v, *best) {
-                    Some(r) => format!("{} (×{})", human(v), ratio_text(r)),
-                    None => human(v),
-                },
-                (Some(v), None) => human(v),
+                (Some(x), Some(best)) => {
+                    let shown = with_ci(t, form, size, b, *m, x);
+                    let won = matches!(v, verdict::Verdict::Winner(w) if w == b);
+                    let tied = matches!(v, verdict::Verdict::Tie(l) if l.contains(b));
+                    match (won, tied, ratio(m.better, x, *best)) {
+                        (true, _, _) => format!("**{shown}** ★"),
+                        (_, true, _) if x == *best => format!("**{shown}** ="),
+                        (_, true, Some(r)) => format!("{shown} (×{}) =", ratio_text(r)),
+                        (_, _, Some(r)) => format!("{shown} (×{})", ratio_text(r)),
+                        _ => shown,
+                    }
+                }
+                (Some(x), None) => human(x),
             };
             let _ = write!(s, " {cell} |");
         }
@@ -198,7 +228,7 @@ fn header(s: &mut String, rows: usize, meta: Option<&Meta>) {
         .collect();
     let _ = writeln!(
         s,
-        "- **How to read:** each scenario's table is at its largest size. The best value of a column is **bold** with ★; every other is followed by its ratio to the best (×1.00 is as good; higher is worse). Lower is better for every metric except {}. Counts (VMAs, objects, walk lengths) are exact and the same on every machine; times are medians over the repetitions (min and max are in `results.csv`). A – means the metric does not apply to that backend (a PTE-chain walk visits no VMAs; a design without anon_vma_chains has no count of them). `{KERNEL_BYTES_PEAK}` is the metadata the kernel would allocate (VMAs, page tables, rmap objects) at its peak, with Linux's x86-64 object sizes.\n",
+        "- **How to read:** each scenario's table is at its largest size. A column's winner is **bold** with ★: for a time, only when it is significantly better than every other backend (two-sided Mann-Whitney U test, p < 0.05, and more than 2% apart); otherwise the best and every backend it cannot be told apart from are marked `=` (a tie). Every other value is followed by its ratio to the best (×1.00 is as good; higher is worse). Lower is better for every metric except {}. Counts (VMAs, objects, walk lengths, work units) are exact and the same on every machine, so for them only equal values tie; times are medians over the repetitions, followed by the half-width of the median's 95% confidence interval (`±4%`; the interval, its exact coverage and every sample are in `results.csv`). A – means the metric does not apply to that backend (a PTE-chain walk visits no VMAs; a design without anon_vma_chains has no count of them). `{KERNEL_BYTES_PEAK}` is the metadata the kernel would allocate (VMAs, page tables, rmap objects) at its peak, with Linux's x86-64 object sizes.\n",
         higher.join(", ")
     );
 }

@@ -4,7 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rmap_metrics::{Better, KERNEL_BACKEND, Row};
+use rmap_metrics::{
+    Better, KERNEL_BACKEND, Metric, Row, WALK_PTES_CHECKED_PER_WALK, WALK_STEPS_PER_WALK,
+    WALK_VMAS_VISITED_PER_WALK,
+};
 use rmap_traces::scenario::{self, Form};
 
 /// Rows indexed for look-ups.
@@ -46,6 +49,36 @@ impl<'a> Table<'a> {
         self.by
             .get(&(scenario, size, backend, metric.as_ref()))
             .map(|r| r.value)
+    }
+
+    /// The row of one scenario form, size, backend and metric name.
+    pub fn row(&self, scenario: &str, size: u64, backend: &str, metric: &str) -> Option<&'a Row> {
+        self.by.get(&(scenario, size, backend, metric)).copied()
+    }
+
+    /// The value of `m`, a row's or a derived one:
+    /// [`WALK_STEPS_PER_WALK`] is VMAs visited plus PTEs checked per walk
+    /// (a chain walk has no VMAs-visited row: 0).
+    pub fn value(&self, f: &str, size: u64, b: &str, m: Metric) -> Option<f64> {
+        if m != WALK_STEPS_PER_WALK {
+            return self.get(f, size, b, m);
+        }
+        let ptes = self.get(f, size, b, WALK_PTES_CHECKED_PER_WALK)?;
+        Some(
+            ptes + self
+                .get(f, size, b, WALK_VMAS_VISITED_PER_WALK)
+                .unwrap_or(0.0),
+        )
+    }
+
+    /// The samples behind [`Table::value`]: a timed row's kept samples (its
+    /// value alone when it kept none), the value alone for exact metrics.
+    pub fn samples(&self, f: &str, size: u64, b: &str, m: Metric) -> Option<Vec<f64>> {
+        if m.is_timed() {
+            super::verdict::samples_of(self, f, size, b, m)
+        } else {
+            self.value(f, size, b, m).map(|v| vec![v])
+        }
     }
 
     /// Sizes of a scenario form, ascending.

@@ -16,6 +16,10 @@ fn r(scenario: &str, size: u64, backend: &str, metric: &str, v: f64) -> Row {
         min: v,
         max: v,
         reps: 1,
+        ci_lo: None,
+        ci_hi: None,
+        ci_level: None,
+        samples: String::new(),
     }
 }
 
@@ -59,9 +63,11 @@ fn tables_mark_the_best_and_give_ratios() {
         &t.backends(),
         &[WALK_VMAS_VISITED_PER_WALK, RECLAIM_PAGES_PER_S],
     );
-    assert!(s.contains("| objrmap:prio | **1** ★ | **1000** ★ |"), "{s}");
+    // An exact count wins outright; a time with one sample each cannot
+    // be significant: a tie.
+    assert!(s.contains("| objrmap:prio | **1** ★ | **1000** = |"), "{s}");
     assert!(
-        s.contains("| objrmap:mccracken | 1000 (×1000) | 100 (×10.0) |"),
+        s.contains("| objrmap:mccracken | 1000 (×1000) | 100 (×10.0) = |"),
         "{s}"
     );
     let h = claims::check_all(&t);
@@ -137,12 +143,41 @@ fn classes_rank_by_geometric_mean() {
     assert_eq!(sc[0].0, "b:y");
     assert!((sc[0].1 - 2f64.cbrt()).abs() < 1e-9);
     assert!((sc[1].1 - 4f64.cbrt()).abs() < 1e-9);
-    let (table, rec) = choose_table(&rows, "fault-storm");
-    assert!(table.lines().nth(1).unwrap().contains("b:y"), "{table}");
+}
+
+#[test]
+fn choose_ranks_by_exact_cost_with_ties() {
+    let rows = vec![
+        r("w", 1, "a:x", WORK_UNITS.name, 100.0),
+        r("w", 1, "b:y", WORK_UNITS.name, 100.0),
+        r("w", 1, "c:z", WORK_UNITS.name, 300.0),
+        r("w", 1, "a:x", KERNEL_BYTES_PEAK.name, 4096.0),
+        r("w", 1, "b:y", KERNEL_BYTES_PEAK.name, 4096.0),
+        r("w", 1, "c:z", KERNEL_BYTES_PEAK.name, 4096.0),
+        r("w", 1, "a:x", TIME_NS.name, 10.0),
+        r("w", 1, "b:y", TIME_NS.name, 5.0),
+        r("w", 1, "c:z", TIME_NS.name, 1.0),
+    ];
+    let rk = choose_ranking(&rows, "w").unwrap();
+    let ranks: Vec<(usize, &str)> = rk
+        .ranking
+        .iter()
+        .map(|x| (x.rank, x.backend.as_str()))
+        .collect();
+    assert_eq!(ranks, vec![(1, "a:x"), (1, "b:y"), (3, "c:z")]);
     assert!(
-        rec.contains("choose b:y") && rec.contains("never walks"),
-        "{rec}"
+        rk.recommendation.contains("a tie on exact cost"),
+        "{}",
+        rk.recommendation
     );
+    assert!(
+        rk.recommendation.contains("never walks"),
+        "{}",
+        rk.recommendation
+    );
+    // One sample each: no time can be significantly faster.
+    assert_eq!(rk.fastest, None);
+    assert!(rk.table().contains("1=") && rk.size_text() == "size 1 u");
 }
 
 #[test]

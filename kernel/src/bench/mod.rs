@@ -223,36 +223,17 @@ impl Metrics {
             .iter()
             .filter_map(|m| by_name.remove(m).map(|a| (m, a)))
             .map(|(m, a)| {
-                let (med, min, max) = summary(&a.vals);
-                Row {
+                let key = rmap_metrics::RowKey {
                     scenario: scenario.to_string(),
                     size,
                     size_unit: "MiB".to_string(),
                     backend: KERNEL_BACKEND.to_string(),
-                    metric: m.to_string(),
-                    value: med,
-                    unit: a.unit,
-                    min,
-                    max,
-                    reps: a.reps,
-                }
+                };
+                let timed = Metric::by_name(m).is_some_and(|m| m.is_timed());
+                Row::from_samples(&key, m, &a.unit, &a.vals, a.reps, timed)
             })
             .collect()
     }
-}
-
-/// Median (the mean of the two middle values for an even count), min and
-/// max of a non-empty sample.
-fn summary(v: &[f64]) -> (f64, f64, f64) {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let k = s.len();
-    let med = if k % 2 == 1 {
-        s[k / 2]
-    } else {
-        (s[k / 2 - 1] + s[k / 2]) / 2.0
-    };
-    (med, s[0], s[k - 1])
 }
 
 /// The resident pages in the text of `/proc/self/statm` (its second
@@ -293,13 +274,6 @@ mod measure {
 mod tests {
     use super::*;
     use rmap_metrics::*;
-
-    #[test]
-    fn summary_is_median_min_max() {
-        assert_eq!(summary(&[3.0, 1.0, 2.0]), (2.0, 1.0, 3.0));
-        assert_eq!(summary(&[4.0, 1.0, 2.0, 3.0]), (2.5, 1.0, 4.0));
-        assert_eq!(summary(&[7.0]), (7.0, 7.0, 7.0));
-    }
 
     #[test]
     fn parses_statm_and_swaps() {

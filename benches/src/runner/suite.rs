@@ -1,0 +1,446 @@
+//! A sweep: workloads × backends × repetitions, scheduled against host
+//! noise, and the rows that summarise it.
+//!
+//! Schedule: every (workload, backend) job of the shard first runs once
+//! untimed (the warm-up: page cache, allocator, branch predictors); then
+//! rounds follow, each running one repetition of every job still active in
+//! a random order drawn from a generator seeded by [`SCHEDULE_SEED`] and the
+//! round, so that a slow minute of the host lands on a random mix of
+//! backends rather than on all repetitions of one. After `reps` rounds a
+//! job stays active while one of its steering metrics (the timed ones
+//! except the tail percentiles) has a confidence interval wider than
+//! `ci_target` of its median, until `max_reps` or the `max_time` budget.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use rmap_core::Op;
+use rmap_metrics::{FAULT_NS_P99, FAULT_NS_P999, Metric, Row, RowKey, median_ci};
+use rmap_traces::scenario::Form;
+
+use super::measure::{RunResult, measure_spec};
+
+/// The seed of the order repetitions run in.
+pub const SCHEDULE_SEED: u64 = 0x5343_4845_4455_4c45;
+
+/// The size unit of a trace file's rows (their size is 1).
+pub const TRACE_UNIT: &str = "trace";
+
+/// One op stream to run, under the name its rows carry.
+#[derive(Clone)]
+pub struct Workload {
+    /// A scenario form (`BASE/VARIANT`) or a trace file's name.
+    pub name: String,
+    pub size: u64,
+    pub size_unit: String,
+    pub ops: Vec<Op>,
+}
+
+/// The `K`-th (from 1) of `N` disjoint slices of a sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub k: u32,
+    pub n: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    /// `K/N` with `1 <= K <= N`.
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("`{s}`: expected K/N with 1 <= K <= N, e.g. 2/8");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (k, n) = (
+            k.trim().parse::<u32>().map_err(|_| bad())?,
+            n.trim().parse::<u32>().map_err(|_| bad())?,
+        );
+        if k == 0 || k > n {
+            return Err(bad());
+        }
+        Ok(Shard { k, n })
+    }
+}
+
+impl Shard {
+    /// Whether job number `i` of the sweep (in sweep order) is this
+    /// shard's: jobs are dealt round-robin, so every shard gets a share of
+    /// each scenario and backend.
+    pub fn owns(&self, i: usize) -> bool {
+        i % self.n as usize == (self.k - 1) as usize
+    }
+}
+
+/// What `run` runs.
+#[derive(Clone)]
+pub struct SuiteOptions {
+    pub forms: Vec<Form>,
+    /// Trace files run as workloads (name, ops).
+    pub traces: Vec<Workload>,
+    pub backends: Vec<String>,
+    /// Sizes for every form; `None` uses each scenario's own (quick or full).
+    pub sizes: Option<Vec<u64>>,
+    pub quick: bool,
+    /// Repetitions every job gets (at least 1).
+    pub reps: u32,
+    /// Repetitions a job may grow to while its intervals are wide.
+    pub max_reps: u32,
+    /// Relative width (`(hi - lo) / median`) an interval must reach.
+    pub ci_target: f64,
+    /// No new round starts after this much time (the first `reps` rounds
+    /// always run).
+    pub max_time: Option<Duration>,
+    /// Worker threads (1: one run at a time, the most faithful timings).
+    pub jobs: usize,
+    pub shard: Option<Shard>,
+}
+
+/// The sizes a form runs at under `opts`.
+pub fn sizes_of(form: &Form, opts: &SuiteOptions) -> Vec<u64> {
+    match &opts.sizes {
+        Some(s) => {
+            // ascending, each once: `--sizes 64,16,16` runs 16 and 64
+            let mut s = s.clone();
+            s.sort_unstable();
+            s.dedup();
+            s
+        }
+        None if opts.quick => form.scenario.quick_sizes.to_vec(),
+        None => form.scenario.full_sizes.to_vec(),
+    }
+}
+
+/// A trace file as a workload named by its file name. Errors: unreadable
+/// or malformed (the message names `FILE:LINE`).
+pub fn trace_workload(path: &Path) -> Result<Workload, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let shown = path.display().to_string();
+    let ops = rmap_core::trace::parse(&text, &shown)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|l| l.op)
+        .collect();
+    let name = path
+        .file_name()
+        .map_or(shown.clone(), |n| n.to_string_lossy().into_owned());
+    Ok(Workload {
+        name,
+        size: 1,
+        size_unit: TRACE_UNIT.to_string(),
+        ops,
+    })
+}
+
+/// Every workload of `opts` (forms at their sizes, then trace files), in
+/// sweep order. Errors: a size a scenario cannot build.
+pub fn workloads(opts: &SuiteOptions) -> Result<Vec<Workload>, String> {
+    let mut out = Vec::new();
+    for form in &opts.forms {
+        for size in sizes_of(form, opts) {
+            let ops = form
+                .build(size)
+                .map_err(|e| format!("{} at size {size}: {e}", form.full_name()))?;
+            out.push(Workload {
+                name: form.full_name(),
+                size,
+                size_unit: form.scenario.size_unit.to_string(),
+                ops,
+            });
+        }
+    }
+    out.extend(opts.traces.iter().cloned());
+    Ok(out)
+}
+
+/// The (workload, backend) jobs of this shard, in sweep order.
+fn jobs_of(opts: &SuiteOptions, n_workloads: usize) -> Vec<(usize, usize)> {
+    let all = (0..n_workloads).flat_map(|w| (0..opts.backends.len()).map(move |b| (w, b)));
+    all.enumerate()
+        .filter(|(i, _)| opts.shard.is_none_or(|s| s.owns(*i)))
+        .map(|(_, j)| j)
+        .collect()
+}
+
+/// How many runs the first rounds make, warm-up included (the progress
+/// bar's first length; rounds added later extend it).
+pub fn count_runs(opts: &SuiteOptions) -> Result<u64, String> {
+    let n = workloads(opts)?.len();
+    Ok(jobs_of(opts, n).len() as u64 * (u64::from(opts.reps.max(1)) + 1))
+}
+
+/// What the progress bar hears: a run finished (with a label), or more
+/// runs were scheduled.
+pub trait SuiteProgress: Sync {
+    fn ran(&self, label: &str);
+    fn scheduled(&self, more: u64);
+}
+
+/// Run the sweep. Rows come back in a fixed order (workload, backend,
+/// metric) whatever the schedule and the number of jobs.
+pub fn run_suite(opts: &SuiteOptions, progress: &dyn SuiteProgress) -> Result<Vec<Row>, String> {
+    let t0 = Instant::now();
+    let loads = workloads(opts)?;
+    let jobs = jobs_of(opts, loads.len());
+    let run = |j: usize| -> Result<RunResult, String> {
+        let (w, b) = jobs[j];
+        let (load, spec) = (&loads[w], &opts.backends[b]);
+        let r = measure_spec(&load.ops, spec)
+            .map_err(|e| format!("{} size {} on {spec}: {e}", load.name, load.size));
+        progress.ran(&format!("{} {} {spec}", load.name, load.size));
+        r
+    };
+    let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); jobs.len()];
+    // The warm-up: once each, discarded.
+    let all: Vec<usize> = (0..jobs.len()).collect();
+    run_round(opts, &all, 0, &run)?;
+    let mut active = all;
+    let mut round = 1u32;
+    while !active.is_empty() {
+        for (j, r) in active.iter().zip(run_round(opts, &active, round, &run)?) {
+            runs[*j].push(r);
+        }
+        round += 1;
+        if round <= opts.reps {
+            continue;
+        }
+        if round > opts.max_reps || opts.max_time.is_some_and(|m| t0.elapsed() >= m) {
+            break;
+        }
+        active.retain(|&j| too_wide(&runs[j], opts.ci_target));
+        progress.scheduled(active.len() as u64);
+    }
+    let mut rows = Vec::new();
+    for (j, &(w, b)) in jobs.iter().enumerate() {
+        let key = RowKey {
+            scenario: loads[w].name.clone(),
+            size: loads[w].size,
+            size_unit: loads[w].size_unit.clone(),
+            backend: opts.backends[b].clone(),
+        };
+        rows.extend(rows_of(&key, &runs[j])?);
+    }
+    Ok(rows)
+}
+
+/// One repetition of each job in `which`, in the round's random order;
+/// the results in `which` order.
+fn run_round(
+    opts: &SuiteOptions,
+    which: &[usize],
+    round: u32,
+    run: &(dyn Fn(usize) -> Result<RunResult, String> + Sync),
+) -> Result<Vec<RunResult>, String> {
+    use rayon::prelude::*;
+    let mut order: Vec<usize> = (0..which.len()).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(SCHEDULE_SEED ^ u64::from(round));
+    order.shuffle(&mut rng);
+    let results: Vec<Result<RunResult, String>> = if opts.jobs <= 1 {
+        order.iter().map(|&i| run(which[i])).collect()
+    } else {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(opts.jobs)
+            .build()
+            .map_err(|e| format!("thread pool: {e}"))?;
+        pool.install(|| order.par_iter().map(|&i| run(which[i])).collect())
+    };
+    let mut out: Vec<Option<RunResult>> = vec![None; which.len()];
+    for (&i, r) in order.iter().zip(results) {
+        out[i] = Some(r?);
+    }
+    Ok(out.into_iter().map(|r| r.expect("every job ran")).collect())
+}
+
+/// Whether a steering metric's interval is wider than `target` of its
+/// median (a metric that is 0 cannot be narrowed relatively: left out).
+fn too_wide(runs: &[RunResult], target: f64) -> bool {
+    let mut by: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for r in runs {
+        for v in r.values.iter().filter(|v| steers(v.metric)) {
+            by.entry(v.metric.name).or_default().push(v.value);
+        }
+    }
+    by.values_mut().any(|v| {
+        v.sort_by(f64::total_cmp);
+        let med = rmap_metrics::median_sorted(v);
+        match median_ci(v) {
+            Some((lo, hi, _)) if med > 0.0 => (hi - lo) / med > target,
+            _ => false,
+        }
+    })
+}
+
+/// Timed metrics that decide whether a job needs more repetitions: all
+/// but the tail percentiles, which vary within a run by nature.
+fn steers(m: Metric) -> bool {
+    m.is_timed() && m != FAULT_NS_P99 && m != FAULT_NS_P999
+}
+
+/// Summarise the repetitions of one job into rows: each metric's median,
+/// extremes and (timed metrics) interval and samples. Errors: an exact
+/// metric that differs between repetitions (the model is deterministic, so
+/// that is a bug to report, not noise to average).
+pub fn rows_of(key: &RowKey, runs: &[RunResult]) -> Result<Vec<Row>, String> {
+    let mut order: Vec<Metric> = Vec::new();
+    let mut vals: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+    for r in runs {
+        for v in &r.values {
+            if !vals.contains_key(v.metric.name) {
+                order.push(v.metric);
+            }
+            vals.entry(v.metric.name).or_default().push(v.value);
+        }
+    }
+    order
+        .into_iter()
+        .map(|metric| {
+            let v = &vals[metric.name];
+            if !metric.is_timed() && v.iter().any(|x| x.to_bits() != v[0].to_bits()) {
+                return Err(format!(
+                    "{} size {} on {}: {metric} differs between repetitions ({v:?}); counts must be exact",
+                    key.scenario, key.size, key.backend
+                ));
+            }
+            Ok(Row::from_samples(
+                key,
+                metric.name,
+                metric.unit,
+                v,
+                v.len() as u32,
+                metric.is_timed(),
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::Value;
+    use rmap_metrics::{TIME_NS, VMAS_END};
+    use std::sync::Mutex;
+
+    fn opts(forms: &str, backends: &[&str]) -> SuiteOptions {
+        SuiteOptions {
+            forms: rmap_traces::scenario::resolve(forms).unwrap(),
+            traces: Vec::new(),
+            backends: backends.iter().map(|s| s.to_string()).collect(),
+            sizes: None,
+            quick: true,
+            reps: 2,
+            max_reps: 2,
+            ci_target: 0.05,
+            max_time: None,
+            jobs: 1,
+            shard: None,
+        }
+    }
+
+    #[test]
+    fn sizes_given_are_run_ascending_and_once() {
+        let form = rmap_traces::scenario::resolve("fork-storm").unwrap()[0];
+        let mut o = opts("fork-storm", &["scan"]);
+        o.sizes = Some(vec![64, 16, 16]);
+        o.quick = false;
+        assert_eq!(sizes_of(&form, &o), vec![16, 64]);
+        o.sizes = None;
+        assert_eq!(sizes_of(&form, &o), form.scenario.full_sizes.to_vec());
+    }
+
+    #[test]
+    fn shards_are_disjoint_and_cover_the_sweep() {
+        let o = opts("heap-churn", &["scan", "anonvma:linux", "pte-chain:rik"]);
+        let n = workloads(&o).unwrap().len();
+        let all = jobs_of(&o, n);
+        let mut seen = Vec::new();
+        for k in 1..=4 {
+            let s = SuiteOptions {
+                shard: Some(Shard { k, n: 4 }),
+                ..o.clone()
+            };
+            seen.extend(jobs_of(&s, n));
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, all);
+        assert!("0/3".parse::<Shard>().is_err() && "4/3".parse::<Shard>().is_err());
+        assert!("x".parse::<Shard>().is_err());
+        assert_eq!("2/3".parse::<Shard>(), Ok(Shard { k: 2, n: 3 }));
+    }
+
+    struct Log(Mutex<Vec<String>>);
+    impl SuiteProgress for Log {
+        fn ran(&self, label: &str) {
+            self.0.lock().unwrap().push(label.to_string());
+        }
+        fn scheduled(&self, _: u64) {}
+    }
+
+    #[test]
+    fn repetitions_interleave_backends_after_a_warm_up() {
+        let o = opts(
+            "heap-churn/merge=none",
+            &["scan", "anonvma:linux", "objrmap:prio"],
+        );
+        let log = Log(Mutex::new(Vec::new()));
+        let rows = run_suite(&o, &log).unwrap();
+        let log = log.0.into_inner().unwrap();
+        // warm-up + 2 rounds of 3 jobs
+        assert_eq!(log.len(), 9);
+        // Each round runs every backend once (never two reps of one in a row
+        // within a round), and the rounds' orders are seeded and differ.
+        for round in log.chunks(3) {
+            let mut r = round.to_vec();
+            r.sort();
+            r.dedup();
+            assert_eq!(r.len(), 3, "{log:?}");
+        }
+        assert!(log[0..3] != log[3..6] || log[3..6] != log[6..9], "{log:?}");
+        let t = rows.iter().find(|r| r.metric == TIME_NS.name).unwrap();
+        assert_eq!(t.reps, 2);
+        assert_eq!(t.sample_values().unwrap().len(), 2);
+        assert!(t.ci().is_some());
+    }
+
+    #[test]
+    fn counts_that_vary_are_an_error() {
+        let key = RowKey {
+            scenario: "s".into(),
+            size: 1,
+            size_unit: "u".into(),
+            backend: "b".into(),
+        };
+        let run = |t: f64, v: f64| RunResult {
+            values: vec![
+                Value {
+                    metric: TIME_NS,
+                    value: t,
+                },
+                Value {
+                    metric: VMAS_END,
+                    value: v,
+                },
+            ],
+        };
+        let rows = rows_of(&key, &[run(3.0, 4.0), run(1.0, 4.0), run(2.0, 4.0)]).unwrap();
+        assert_eq!((rows[0].value, rows[0].min, rows[0].max), (2.0, 1.0, 3.0));
+        assert_eq!(rows[1].samples, "");
+        let e = rows_of(&key, &[run(1.0, 4.0), run(1.0, 5.0)]).unwrap_err();
+        assert!(e.contains("vmas_end differs"), "{e}");
+    }
+
+    #[test]
+    fn wide_intervals_ask_for_more_repetitions() {
+        let run = |t: f64| RunResult {
+            values: vec![Value {
+                metric: TIME_NS,
+                value: t,
+            }],
+        };
+        let tight: Vec<RunResult> = [100.0, 101.0, 100.5, 100.2, 100.8].map(run).to_vec();
+        let loose: Vec<RunResult> = [100.0, 150.0, 100.5, 100.2, 100.8].map(run).to_vec();
+        assert!(!too_wide(&tight, 0.05));
+        assert!(too_wide(&loose, 0.05));
+    }
+}
