@@ -198,7 +198,7 @@ fn header(s: &mut String, rows: usize, meta: Option<&Meta>) {
         .collect();
     let _ = writeln!(
         s,
-        "- **How to read:** each scenario's table is at its largest size. The best value of a column is **bold** with ★; every other is followed by its ratio to the best (×1.00 is as good; higher is worse). Lower is better for every metric except {}. Counts (VMAs, objects, walk lengths) are exact and the same on every machine; times are medians over the repetitions (min and max are in `results.csv`). A – means the metric does not apply to that backend (a PTE-chain walk visits no VMAs; a design without anon_vma_chains has no count of them). `{KERNEL_BYTES_PEAK}` is the metadata the kernel would allocate (VMAs, page tables, rmap objects) at its peak, with Linux's x86-64 object sizes.\n",
+        "- **How to read:** each scenario's table is at its largest size. The best value of a column is **bold** with ★; every other is followed by its ratio to the best (×1.00 is as good; higher is worse). Lower is better for every metric except {}. Counts (VMAs, objects, walk lengths) are exact and the same on every machine; times are medians over the repetitions (min and max are in `results.csv`). A – means the metric does not apply to that backend (a PTE-chain walk visits no VMAs; a design without anon_vma_chains has no count of them). `{KERNEL_BYTES_PEAK}` is the metadata the kernel would allocate (VMAs, page tables, rmap objects) at its peak, with the x86-64 object sizes of each preset's own release (`docs/benchmarks.md`).\n",
         higher.join(", ")
     );
 }
