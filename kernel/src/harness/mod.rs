@@ -222,6 +222,19 @@ pub fn kernel_run_with(
     out: &mut dyn Write,
     opts: &KernelOptions,
 ) -> Result<KernelSummary, KernelError> {
+    kernel_run_on(text, file_name, out, opts, crate::host::host_pkeys())
+}
+
+/// [`kernel_run_with`] on a host whose protection keys are `host_pkeys`
+/// (see [`crate::host`]): a trace that sets `pkeys=on` is refused when
+/// they are off.
+pub fn kernel_run_on(
+    text: &str,
+    file_name: &str,
+    out: &mut dyn Write,
+    opts: &KernelOptions,
+    host_pkeys: bool,
+) -> Result<KernelSummary, KernelError> {
     let mut lines = Vec::new();
     let mut trace_err = None;
     for tl in Parser::new(text, file_name) {
@@ -236,6 +249,7 @@ pub fn kernel_run_with(
     for tl in &lines {
         refusal(tl, file_name)?;
     }
+    crate::host::model_pkeys(&lines, file_name, host_pkeys)?;
     let sum = controller::run(
         &lines,
         file_name,
