@@ -88,6 +88,8 @@ struct Preset {
     /// The era's lock protocol ([`rmap_core::locks::era`]).
     locks: &'static LockProtocol,
     root_lock: RootLock,
+    /// One mremap may move several VMAs (6.17 on).
+    multi_vma: bool,
 }
 
 /// The 2.6.34 design; the lock presets after it change only the locks.
@@ -101,6 +103,7 @@ const AVC: Preset = Preset {
     unfaulted: false,
     locks: &era::V2_6_34,
     root_lock: RootLock::Own,
+    multi_vma: false,
 };
 
 /// Linux 6.18.
@@ -114,6 +117,7 @@ const LINUX: Preset = Preset {
     unfaulted: false,
     locks: &era::V6_18,
     root_lock: RootLock::RootBatched,
+    multi_vma: true,
 };
 
 /// 2.6.7's anon_vma (Andrea's design as merged, before rmap 40).
@@ -127,6 +131,7 @@ const ANDREA: Preset = Preset {
     unfaulted: false,
     locks: &era::V2_6_7,
     root_lock: RootLock::Own,
+    multi_vma: false,
 };
 
 const PRESETS: [Preset; 9] = [
@@ -375,6 +380,24 @@ impl AnonVmaRmap {
         None
     }
 
+    /// `new` carries a copy of `orig`'s word (a split, or a move's new
+    /// VMA) and covers some of its pages: link it where `orig` is linked.
+    fn clone_into(&mut self, ctx: &mut Ctx, orig: VmaId, new: VmaId) {
+        if id_of(ctx.vmas[orig].anon).is_none() {
+            return;
+        }
+        match self.p.era {
+            Era::Family => {
+                let av = Self::own(ctx, orig).expect("own");
+                let l = self.lock_av(ctx, av);
+                self.link(ctx, new, av);
+                self.avs[av as usize].num_active_vmas += 1;
+                ctx.unlock(l);
+            }
+            Era::Chains => self.clone_chain(ctx, new, orig),
+        }
+    }
+
     /// `anon_vma_clone(dst, src)`: link `dst` to every anon_vma of `src`,
     /// possibly reusing one as `dst`'s own.
     fn clone_chain(&mut self, ctx: &mut Ctx, dst: VmaId, src: VmaId) {
@@ -530,21 +553,34 @@ impl ReverseMap for AnonVmaRmap {
     }
 
     fn vma_split(&mut self, ctx: &mut Ctx, orig: VmaId, new: VmaId) -> Result<(), Errno> {
-        // `new` carries a copy of orig's word already.
-        if id_of(ctx.vmas[orig].anon).is_none() {
-            return Ok(());
-        }
-        match self.p.era {
-            Era::Family => {
-                let av = Self::own(ctx, orig).expect("own");
-                let l = self.lock_av(ctx, av);
-                self.link(ctx, new, av);
-                self.avs[av as usize].num_active_vmas += 1;
-                ctx.unlock(l);
-            }
-            Era::Chains => self.clone_chain(ctx, new, orig),
-        }
+        self.clone_into(ctx, orig, new);
         Ok(())
+    }
+
+    /// copy_vma: the moved VMA joins the old one's anon_vma (2.6.7's
+    /// `__anon_vma_link` of the struct copy) or all of them
+    /// (`anon_vma_clone`, 2.6.34 on); pages keep their anon_vma and index.
+    fn vma_moved(&mut self, ctx: &mut Ctx, old: VmaId, new: VmaId) {
+        self.clone_into(ctx, old, new);
+    }
+
+    /// `dontunmap_complete`: `unlink_anon_vmas` of the emptied VMA.
+    fn vma_anon_dropped(&mut self, ctx: &mut Ctx, vma: VmaId) {
+        self.unlink(ctx, vma);
+    }
+
+    /// `take_rmap_locks`' `anon_vma_lock_write` (its root's lock from
+    /// 2.6.36). 2.6.7's mremap took no anon_vma lock: its lock ranks after
+    /// the page-table lock there.
+    fn anon_lock(&mut self, ctx: &mut Ctx, vma: VmaId) -> Lk {
+        match (self.p.era, Self::own(ctx, vma)) {
+            (Era::Chains, Some(av)) => self.lock_av(ctx, av),
+            _ => Lk::NONE,
+        }
+    }
+
+    fn mremap_multi_vma(&self) -> bool {
+        self.p.multi_vma
     }
 
     fn vma_absorb(&mut self, ctx: &mut Ctx, dst: VmaId, src: VmaId) {

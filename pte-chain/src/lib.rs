@@ -264,6 +264,23 @@ impl PteChain {
         }
     }
 
+    /// mremap moved the PTE of `pfn` from `from` to `to`: 2.6.5's
+    /// `move_one_page` allocated a spare chain block first
+    /// (`pte_chain_alloc`), then `copy_one_pte` removed the old PTE's entry
+    /// (a search of the chain) and added the new one (which may consume the
+    /// spare); an unused spare is freed.
+    fn moved(&mut self, pfn: Pfn, from: PtePtr, to: PtePtr) {
+        self.pending[1] += 1; // the spare
+        self.remove(pfn, from);
+        let allocs = self.pending[1];
+        self.add(pfn, to);
+        if self.pending[1] == allocs {
+            self.pending[2] += 1; // the spare goes back unused
+        } else {
+            self.pending[1] -= 1; // the block add made was the spare
+        }
+    }
+
     /// Run `f` (an add or remove for `pfn`) under the page's chain lock,
     /// unless reclaim already holds it around its walk, and report the
     /// chain work it did.
@@ -393,6 +410,17 @@ impl ReverseMap for PteChain {
     }
     fn page_remove(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt) {
         self.locked(ctx, pfn, |c| c.remove(pfn, at.pte));
+    }
+    /// A moved PTE changes the chain entry's PTE pointer (anonymous and
+    /// file pages alike, 2.5 to 2.6.5: `copy_one_pte`'s `page_remove_rmap`
+    /// and `page_add_rmap`, mm/mremap.c).
+    fn page_moved(&mut self, ctx: &mut Ctx, pfn: Pfn, from: MapAt, to: MapAt) {
+        self.locked(ctx, pfn, |c| c.moved(pfn, from.pte, to.pte));
+    }
+    /// 2.5/2.6.0 mremap: the old range must lie in one VMA ("can't remap
+    /// across vm area boundaries", `do_mremap`).
+    fn mremap_multi_vma(&self) -> bool {
+        false
     }
     fn page_freed(&mut self, _ctx: &mut Ctx, pfn: Pfn) {
         if let Some(h) = self.heads.get(pfn.idx()) {
