@@ -33,6 +33,9 @@ pub(super) const K_DUMP: u32 = 7;
 /// A round trip that does nothing (the shadow replays' stand-in for an
 /// op on the window).
 pub(super) const K_NOP: u32 = 8;
+/// `mremap(addr, len, off, flags, fd)`: old length in `len`, new length in
+/// `off`, the new address in `fd`.
+pub(super) const K_MREMAP: u32 = 9;
 // Reply tags.
 pub(super) const T_DONE: u32 = 1;
 pub(super) const T_DATA: u32 = 2;
@@ -169,7 +172,8 @@ pub(super) fn recv_done(
 }
 
 /// The request that `op` becomes when it works on the window (mmap,
-/// munmap, mprotect, madvise, touch): its trace process and the request;
+/// munmap, mprotect, madvise, touch, mremap): its trace process and the
+/// request;
 /// `None` for other ops. `files` are the declared files, opened by the
 /// controller. Errors: a mapping of a file that was not created.
 pub(super) fn request(
@@ -248,6 +252,25 @@ pub(super) fn request(
             *pid,
             range_req(K_TOUCH, (*access == Access::Write) as u32, *addr, *len),
         ),
+        Op::Mremap {
+            pid,
+            addr,
+            old_len,
+            new_len,
+            flags,
+        } => {
+            let (bits, new_addr) = flags.to_linux();
+            let req = Req {
+                kind: K_MREMAP,
+                arg: 0,
+                addr: *addr,
+                len: *old_len,
+                off: *new_len,
+                flags: bits,
+                fd: new_addr as i64,
+            };
+            (*pid, req)
+        }
         _ => return Ok(None),
     };
     Ok(Some((pid, req)))
