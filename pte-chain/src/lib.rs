@@ -575,6 +575,50 @@ mod tests {
         }
     }
 
+    /// A move rewrites each page's chain entry (2.6.5's `copy_one_pte`):
+    /// 100 pages mapped 9 times keep their two blocks each; every moved
+    /// page costs a spare block allocated and freed and a chain search;
+    /// `check` finds every entry pointing at the new PTEs.
+    #[test]
+    fn a_move_rewrites_every_chain_entry() {
+        let mut t = fork8();
+        t.push_str(
+            "mremap 1 0x100000000000 400K 400K maymove fixed=0x100000200000
+stats all
+             reclaim 400
+check
+",
+        );
+        for p in ["rik", "naive"] {
+            let out = run_trace(PteChain::with_preset(p).unwrap(), &t).unwrap();
+            assert!(
+                !out.contains(" failed: ") && !out.contains("err "),
+                "{p}: {out}"
+            );
+            let stats: Vec<serde_json::Value> = out
+                .lines()
+                .filter(|l| l.contains("\"objects\""))
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let (before, after) = (&stats[1], &stats[2]);
+            assert_eq!(before["objects"], after["objects"], "{p}");
+            let work = |s: &serde_json::Value, k: &str| s["work"][k].as_u64().unwrap();
+            for k in ["obj_alloc", "obj_free"] {
+                assert!(work(after, k) - work(before, k) >= 100, "{p}: {k}");
+            }
+            assert!(work(after, "chain_block") - work(before, "chain_block") >= 100);
+        }
+    }
+
+    /// Before 6.17 a move may not span VMAs.
+    #[test]
+    fn a_move_across_vmas_is_refused() {
+        let t = "mmap 1 0x100000000000 8K rw- private\nmmap 1 0x100000002000 8K r-- private\n\
+                 mremap 1 0x100000000000 16K 16K maymove fixed=0x100000100000\n";
+        let out = run_trace(PteChain::with_preset("rik").unwrap(), t).unwrap();
+        assert_eq!(out, "err 3 mremap EFAULT\n");
+    }
+
     #[test]
     fn chains_shrink_and_collapse_to_direct_on_the_next_walk() {
         let mut c = PteChain::with_preset("rik").unwrap();

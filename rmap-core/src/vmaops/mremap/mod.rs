@@ -33,6 +33,8 @@
 mod area;
 mod moves;
 mod ptes;
+#[cfg(test)]
+mod tests;
 
 pub use area::MMAP_BASE;
 
