@@ -83,6 +83,8 @@ struct Acc {
     exit_pages: u64,
     mprotect_time: Duration,
     mprotects: u64,
+    mremap_time: Duration,
+    mremaps: u64,
     /// Per fault kind: total time and count.
     kinds: [(Duration, u64); 4],
     errors: u64,
@@ -159,6 +161,13 @@ pub fn measure<R: ReverseMap>(ops: &[Op], rmap: R) -> Result<RunResult, String> 
                 let t = timed(&mut sys, op);
                 a.mprotect_time += t.1;
                 a.mprotects += 1;
+                a.time += t.1;
+                t.0
+            }
+            Op::Mremap { .. } => {
+                let t = timed(&mut sys, op);
+                a.mremap_time += t.1;
+                a.mremaps += 1;
                 a.time += t.1;
                 t.0
             }
@@ -271,6 +280,13 @@ fn summarise<R: ReverseMap>(sys: &System<R>, a: &Acc, hist: &Histogram<u64>) -> 
             MPROTECT_NS_PER_CALL,
             ns(a.mprotect_time) / a.mprotects as f64,
         );
+    }
+    if a.mremaps > 0 {
+        r.push(
+            MREMAP_NS_PER_PAGE,
+            ns(a.mremap_time) / c.ptes_moved.max(1) as f64,
+        );
+        r.push(MOVE_COWS, c.move_cows as f64);
     }
     if c.reclaim_freed > 0 {
         r.push(RECLAIMED_PAGES, c.reclaim_freed as f64);

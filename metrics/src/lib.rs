@@ -111,6 +111,12 @@ pub const SWAPIN_FAULT_NS_MEAN: Metric = lower("swapin_fault_ns_mean", "ns");
 pub const FAULTS: Metric = neither("faults", "count");
 /// Mean time of an `mprotect` op.
 pub const MPROTECT_NS_PER_CALL: Metric = lower("mprotect_ns_per_call", "ns");
+/// Mean time of `mremap` per page table entry it moved (ops that moved
+/// nothing count their time too).
+pub const MREMAP_NS_PER_PAGE: Metric = lower("mremap_ns_per_page", "ns/page");
+/// Anonymous pages copied because a move or a swap-in would have mapped a
+/// shared page at a second address (anonmm).
+pub const MOVE_COWS: Metric = lower("move_cows", "pages");
 /// Pages freed by reclaim over the time spent in reclaim.
 pub const RECLAIM_PAGES_PER_S: Metric = Metric {
     name: "reclaim_pages_per_s",
@@ -159,6 +165,8 @@ pub const MODEL: &[Metric] = &[
     SWAPIN_FAULT_NS_MEAN,
     FAULTS,
     MPROTECT_NS_PER_CALL,
+    MREMAP_NS_PER_PAGE,
+    MOVE_COWS,
     RECLAIMED_PAGES,
     RECLAIM_PAGES_PER_S,
     SWAPINS,

@@ -146,6 +146,8 @@ pub struct Counters {
     /// records one address per page cannot follow (anonmm; "mremap moved
     /// N cows" in Hugh Dickins' rmap 11).
     pub move_cows: u64,
+    /// Page table entries moved by mremap.
+    pub ptes_moved: u64,
 }
 
 /// Everything the backends share.

@@ -54,7 +54,7 @@ fn buildable() -> Vec<Form> {
 }
 
 #[test]
-fn the_registry_has_the_fourteen_scenarios_in_order() {
+fn the_registry_has_the_fifteen_scenarios_in_order() {
     let names: Vec<&str> = scenario::SCENARIOS.iter().map(|s| s.name).collect();
     assert_eq!(
         names,
@@ -68,6 +68,7 @@ fn the_registry_has_the_fourteen_scenarios_in_order() {
             "uml",
             "glibc-libs",
             "heap-churn",
+            "realloc-grow",
             "remerge",
             "guard-fork",
             "reclaim-pressure",

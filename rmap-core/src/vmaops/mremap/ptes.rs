@@ -79,6 +79,7 @@ impl<R: ReverseMap> System<R> {
             }
             self.core.work(WorkKind::PteZap, 1);
             self.core.work(WorkKind::PteSet, 1);
+            self.core.counters.ptes_moved += 1;
             self.core.pt.set(np, pte);
             self.core.pt.set(p, crate::pte::Pte::NONE);
             if let PteKind::Present(pfn) = pte.kind()
