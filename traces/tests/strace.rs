@@ -331,7 +331,9 @@ fn y_and_yy_decorations_are_read() {
 9 mmap(NULL, 4096, PROT_READ, MAP_SHARED, 7</home/u/src/lib/x.so>, 0x1000) = 0x7f0000100000
 9 mmap(NULL, 4096, PROT_READ|PROT_WRITE, MAP_SHARED, 4<pipe:[123]>, 0) = 0x7f0000200000
 ";
-    let text = import(log, "y.strace", &ImportOptions::default()).unwrap().to_text();
+    let text = import(log, "y.strace", &ImportOptions::default())
+        .unwrap()
+        .to_text();
     assert!(text.contains("\nfile x.so 8K\n"), "{text}");
     let ops: Vec<String> = body(&text)
         .into_iter()

@@ -85,7 +85,13 @@ impl Space {
         } == right;
         if left.end == at && same {
             self.segs.remove(&at);
-            self.segs.insert(s, Seg { end: right.end, ..left });
+            self.segs.insert(
+                s,
+                Seg {
+                    end: right.end,
+                    ..left
+                },
+            );
         }
     }
 

@@ -324,3 +324,140 @@ fn the_op_reaches_the_model_through_apply() {
     };
     assert_eq!(s.apply(&bad), Err(crate::OpError::Errno(Errno::EINVAL)));
 }
+
+/// A system with the trace `text` applied (every line must succeed).
+fn system_after(text: &str) -> (System<Scan>, crate::MmId) {
+    let mut s = System::new(Config::default(), Scan::default()).unwrap();
+    for l in crate::trace::parse(text, "t").unwrap() {
+        s.apply(&l.op).unwrap();
+    }
+    let mm = s.mm_of(1).unwrap();
+    (s, mm)
+}
+
+/// The frame mapped at `addr` (panics if none is).
+fn pfn_at(s: &System<Scan>, mm: crate::MmId, addr: u64) -> crate::Pfn {
+    match s.core.pte(mm, addr).kind() {
+        crate::pte::PteKind::Present(p) => p,
+        k => panic!("{addr:#x}: {k:?}"),
+    }
+}
+
+#[test]
+fn old_len_zero_duplicates_a_shared_mapping_onto_the_same_pages() {
+    // mm/mremap.c (6.18) check_prep_vma: old_len 0 is allowed only on a
+    // VM_SHARED/VM_MAYSHARE VMA; the new VMA maps the same object from
+    // the same offset and the original stays whole (live: p2n)
+    let (mut s, mm) = system_after(
+        "mmap 1 0x100000000000 16K rw- shared\ntouch 1 0x100000000000 16K w\n\
+         mmap 1 0x100000010000 8K rw- private\ntouch 1 0x100000010000 8K w\n",
+    );
+    let to = B + 0x28_000;
+    assert_eq!(s.sys_mremap(mm, B + PG, 0, 3 * PG, fixed(to)), Ok(to));
+    let orig = s.core.find_vma(mm, B).unwrap();
+    assert_eq!((s.vma(orig).start, s.vma(orig).end), (B, B + 4 * PG));
+    let dup = s.core.find_vma(mm, to).unwrap();
+    assert_eq!((s.vma(dup).start, s.vma(dup).end), (to, to + 3 * PG));
+    assert_eq!(
+        s.vma(dup).pgoff,
+        s.vma(orig).pgoff + 1,
+        "same object, next page"
+    );
+    // the duplicate faults in the original's pages, not copies
+    for l in crate::trace::parse("touch 1 0x100000028000 12K w\n", "t").unwrap() {
+        s.apply(&l.op).unwrap();
+    }
+    for i in 0..3 {
+        assert_eq!(
+            pfn_at(&s, mm, to + i * PG),
+            pfn_at(&s, mm, B + (i + 1) * PG)
+        );
+    }
+    // the refusals, in the kernel's order: no MAYMOVE (no room in place),
+    // DONTUNMAP with different sizes, the VMA's end, a private VMA
+    assert_eq!(
+        s.sys_mremap(mm, B + PG, 0, 2 * PG, RemapFlags::default()),
+        Err(Errno::ENOMEM)
+    );
+    let dontunmap = RemapFlags {
+        dontunmap: true,
+        ..fixed(B + 0x40_000)
+    };
+    assert_eq!(
+        s.sys_mremap(mm, B + PG, 0, 2 * PG, dontunmap),
+        Err(Errno::EINVAL)
+    );
+    let far = fixed(B + 0x40_000);
+    assert_eq!(
+        s.sys_mremap(mm, B + 4 * PG, 0, 2 * PG, far),
+        Err(Errno::EFAULT)
+    );
+    assert_eq!(
+        s.sys_mremap(mm, B + 0x10_000, 0, 2 * PG, far),
+        Err(Errno::EINVAL)
+    );
+    assert!(
+        s.core.find_vma(mm, B + 0x40_000).is_none(),
+        "nothing mapped"
+    );
+    s.validate().unwrap();
+    s.check_integrity().unwrap();
+}
+
+#[test]
+fn dontunmap_moves_the_pages_and_leaves_the_old_range_mapped_and_empty() {
+    // mm/mremap.c (6.18) move_vma with MREMAP_DONTUNMAP: the PTEs move (the
+    // frames are the same ones), the old VMA stays, whole and with its
+    // flags, with no PTE left; a private file page reads the file again
+    // (live: p2l, p2m)
+    let (mut s, mm) = system_after(
+        "mmap 1 0x100000000000 24K rw- private\ntouch 1 0x100000000000 24K w\n\
+         file f 8K\nmmap 1 0x100000010000 8K rw- private file=f\n\
+         touch 1 0x100000010000 4K w\ntouch 1 0x100000011000 4K r\n",
+    );
+    let before: Vec<_> = (0..4).map(|i| pfn_at(&s, mm, B + i * PG)).collect();
+    let flags = RemapFlags {
+        dontunmap: true,
+        ..fixed(B + 0x28_000)
+    };
+    assert_eq!(s.sys_mremap(mm, B, 4 * PG, 4 * PG, flags), Ok(B + 0x28_000));
+    let after: Vec<_> = (0..4)
+        .map(|i| pfn_at(&s, mm, B + 0x28_000 + i * PG))
+        .collect();
+    assert_eq!(before, after, "moved, not copied");
+    let old = s.core.find_vma(mm, B).unwrap();
+    assert_eq!(
+        (s.vma(old).start, s.vma(old).end),
+        (B, B + 6 * PG),
+        "not split"
+    );
+    for i in 0..4 {
+        assert!(s.core.pte(mm, B + i * PG).is_none(), "page {i} left behind");
+    }
+    assert!(matches!(
+        s.core.pte(mm, B + 4 * PG).kind(),
+        crate::pte::PteKind::Present(_)
+    ));
+    // the private file VMA: its COWed page moves; the old place maps the
+    // page cache again on the next read
+    let cowed = pfn_at(&s, mm, B + 0x10_000);
+    let cached = pfn_at(&s, mm, B + 0x11_000);
+    let flags = RemapFlags {
+        dontunmap: true,
+        ..fixed(B + 0x50_000)
+    };
+    s.sys_mremap(mm, B + 0x10_000, 2 * PG, 2 * PG, flags)
+        .unwrap();
+    assert_eq!(pfn_at(&s, mm, B + 0x50_000), cowed);
+    for l in crate::trace::parse("touch 1 0x100000010000 8K r\n", "t").unwrap() {
+        s.apply(&l.op).unwrap();
+    }
+    assert_eq!(
+        pfn_at(&s, mm, B + 0x11_000),
+        cached,
+        "the page cache's page"
+    );
+    assert_ne!(pfn_at(&s, mm, B + 0x10_000), cowed);
+    s.validate().unwrap();
+    s.check_integrity().unwrap();
+}
