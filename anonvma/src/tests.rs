@@ -374,9 +374,10 @@ touch 1 0x100000000000 64K w
 mremap 1 0x100000008000 8K 8K maymove fixed=0x1000003ff000
 mremap 1 0x1000003ff000 8K 8K maymove fixed=0x100000008000
 ";
-    // per mremap: its acquisitions in order, and for each page-table lock
-    // taken the classes held at that moment
-    let mut per_move: Vec<(Vec<(C, bool)>, Vec<Vec<C>>)> = Vec::new();
+    // per mremap: its acquisitions in order (class, nested), and for each
+    // page-table lock taken the classes held at that moment
+    type Acquired = Vec<(C, bool)>;
+    let mut per_move: Vec<(Acquired, Vec<Vec<C>>)> = Vec::new();
     for tl in rmap_core::trace::parse(t, "t").unwrap() {
         s.apply(&tl.op).unwrap();
         if tl.op.name() != "mremap" {

@@ -50,7 +50,8 @@ use super::VmaMerge;
 /// How the call resizes (`vrm_remap_type`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Resize {
-    NoResize,
+    /// MREMAP_NO_RESIZE
+    SameSize,
     Shrink,
     Expand,
 }
@@ -84,7 +85,7 @@ impl Remap {
     }
     fn resize(&self) -> Resize {
         match self.new_len.cmp(&self.old_len) {
-            std::cmp::Ordering::Equal => Resize::NoResize,
+            std::cmp::Ordering::Equal => Resize::SameSize,
             std::cmp::Ordering::Less => Resize::Shrink,
             std::cmp::Ordering::Greater => Resize::Expand,
         }
@@ -239,7 +240,7 @@ impl<R: ReverseMap> System<R> {
     /// growth, in place if it can be, else a move if MAYMOVE allows one.
     fn mremap_at(&mut self, r: &mut Remap) -> Result<u64, Errno> {
         match r.resize() {
-            Resize::NoResize => Ok(r.addr),
+            Resize::SameSize => Ok(r.addr),
             Resize::Shrink => {
                 self.do_munmap(r.mm, r.addr + r.new_len, r.addr + r.old_len)?;
                 Ok(r.addr)
