@@ -6,7 +6,7 @@
 //! `anon_vma_chain` counts; with `scan` the same lines except where its
 //! simpler anonymous state is known to differ.
 
-use rmap_kernel::fidelity::{Comparison, compare};
+use rmap_kernel::fidelity::{Comparison, compare, compare_counted};
 
 const LIVE: bool = cfg!(all(target_os = "linux", target_arch = "x86_64"));
 
@@ -87,19 +87,9 @@ const TRACES: &[(&str, &str)] = &[
     ),
 ];
 
-/// [`compare`], run again (three times at most) while a kernel count is
-/// `null` (too noisy to tell; a wrong count is never retried away).
-fn compare_counted(text: &str, name: &str, backend: &str) -> Comparison {
-    let mut c = None;
-    for _ in 0..3 {
-        let x = compare(text, name, backend).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let done = x.objects.iter().all(|o| o.kernel.is_some());
-        c = Some(x);
-        if done {
-            break;
-        }
-    }
-    c.expect("ran")
+/// [`compare_counted`], panicking with the trace's name.
+fn compare_counted_named(text: &str, name: &str, backend: &str) -> Comparison {
+    compare_counted(text, name, backend).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 #[test]
@@ -110,7 +100,7 @@ fn every_mremap_rule_agrees_with_the_live_kernel() {
     }
     let mut lines = 0;
     for (name, text) in TRACES {
-        let c = compare_counted(text, name, "anonvma:linux");
+        let c = compare_counted_named(text, name, "anonvma:linux");
         assert!(c.agree(), "{name}:\n{}", c.diff("model (anonvma:linux)"));
         lines += c.kernel.lines().count();
     }

@@ -523,12 +523,28 @@ impl<R: ReverseMap> System<R> {
         let pl = self
             .core
             .lock(Acq::excl(LockClass::PageLock, page.0 as u64));
+        debug_assert_eq!(self.core.pte(v.mm, addr), old);
+        let prot = page_prot(&v, old);
+        let pte = Pte::present(page, Prot(prot.0 & !Prot::WRITE), carried(&v, old)).mkyoung();
+        self.map_swapped(vid, addr, slot, page, pte, fresh);
+        self.core.unlock(pl);
+        // a swap-cache hit reads nothing from the device
+        Ok(if fresh {
+            FaultKind::SwapIn
+        } else {
+            FaultKind::of_vma(&v)
+        })
+    }
+
+    /// Installs `pte`, which maps `page` (`fresh`: its first mapping), in
+    /// place of the swap entry `slot` at `addr` of `vid`, under the page
+    /// table lock, and drops that swap entry.
+    fn map_swapped(&mut self, vid: VmaId, addr: u64, slot: u32, page: Pfn, pte: Pte, fresh: bool) {
+        let v = self.core.vmas[vid];
         let p = self
             .core
             .pte_ptr(v.mm, addr)
             .expect("a swap PTE has a table");
-        debug_assert_eq!(self.core.pt.get(p), old);
-        let prot = page_prot(&v, old);
         let at = MapAt {
             mm: v.mm,
             vma: vid,
@@ -539,22 +555,10 @@ impl<R: ReverseMap> System<R> {
             .core
             .lock(Acq::excl(LockClass::Ptl, self.core.ptl(v.mm, p)));
         self.core.work(WorkKind::PteSet, 1);
-        self.map_one(
-            page,
-            at,
-            Pte::present(page, Prot(prot.0 & !Prot::WRITE), carried(&v, old)).mkyoung(),
-            fresh,
-        );
+        self.map_one(page, at, pte, fresh);
         self.core.mm_mut(v.mm).swap_ents -= 1;
         self.swap_put(slot);
         self.core.unlock(l);
-        self.core.unlock(pl);
-        // a swap-cache hit reads nothing from the device
-        Ok(if fresh {
-            FaultKind::SwapIn
-        } else {
-            FaultKind::of_vma(&v)
-        })
     }
 
     /// A swap-in of a swap-cache page that other PTEs map at an address
@@ -579,25 +583,8 @@ impl<R: ReverseMap> System<R> {
         self.core.work(WorkKind::PageCopy, 1);
         let content = self.core.frames.get(page).content;
         self.init_anon(new, v.pgoff_at(addr), content);
-        let p = self
-            .core
-            .pte_ptr(v.mm, addr)
-            .expect("a swap PTE has a table");
-        let at = MapAt {
-            mm: v.mm,
-            vma: vid,
-            addr,
-            pte: p,
-        };
-        let l = self
-            .core
-            .lock(Acq::excl(LockClass::Ptl, self.core.ptl(v.mm, p)));
-        self.core.work(WorkKind::PteSet, 1);
         let pte = Pte::present(new, page_prot(&v, old), carried(&v, old)).mkdirty();
-        self.map_one(new, at, pte, true);
-        self.core.mm_mut(v.mm).swap_ents -= 1;
-        self.swap_put(slot);
-        self.core.unlock(l);
+        self.map_swapped(vid, addr, slot, new, pte, true);
         Ok(FaultKind::Cow)
     }
 }

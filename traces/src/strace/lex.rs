@@ -112,15 +112,7 @@ fn split_args(s: &str) -> Option<(Vec<String>, &str)> {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'"' => {
-                i += 1;
-                while i < b.len() && b[i] != b'"' {
-                    if b[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
+            b'"' => i = quote_end(b, i),
             b'/' if b.get(i + 1) == Some(&b'*') => {
                 let end = s[i + 2..].find("*/")?;
                 i += end + 3;
@@ -149,6 +141,19 @@ fn split_args(s: &str) -> Option<(Vec<String>, &str)> {
     None
 }
 
+/// The index of the `"` that closes the string opening at `b[i]`,
+/// backslash escapes skipped; the end of the text if it never closes.
+fn quote_end(b: &[u8], mut i: usize) -> usize {
+    i += 1;
+    while i < b.len() && b[i] != b'"' {
+        if b[i] == b'\\' {
+            i += 1;
+        }
+        i += 1;
+    }
+    i
+}
+
 /// The index of the `>` that closes the decoration opening at `b[i]`
 /// (`<`); quoted strings inside it and backslash escapes are skipped. The
 /// end of the text if it never closes.
@@ -157,15 +162,7 @@ fn decoration_end(b: &[u8], mut i: usize) -> usize {
     while i < b.len() && b[i] != b'>' {
         match b[i] {
             b'\\' => i += 1,
-            b'"' => {
-                i += 1;
-                while i < b.len() && b[i] != b'"' {
-                    if b[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
+            b'"' => i = quote_end(b, i),
             _ => {}
         }
         i += 1;
