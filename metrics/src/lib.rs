@@ -159,6 +159,12 @@ pub const SWAPIN_FAULT_NS_MEAN: Metric = time("swapin_fault_ns_mean", "ns");
 pub const FAULTS: Metric = neither("faults", "count");
 /// Mean time of an `mprotect` op.
 pub const MPROTECT_NS_PER_CALL: Metric = time("mprotect_ns_per_call", "ns");
+/// Mean time of `mremap` per page table entry it moved (ops that moved
+/// nothing count their time too).
+pub const MREMAP_NS_PER_PAGE: Metric = time("mremap_ns_per_page", "ns/page");
+/// Anonymous pages copied because a move or a swap-in would have mapped a
+/// shared page at a second address (anonmm).
+pub const MOVE_COWS: Metric = lower("move_cows", "pages");
 /// Pages freed by reclaim over the time spent in reclaim.
 pub const RECLAIM_PAGES_PER_S: Metric = Metric {
     name: "reclaim_pages_per_s",
@@ -216,6 +222,9 @@ pub const EXIT_WORK_PER_PAGE: Metric = lower("exit_work_per_page", "units/page")
 pub const FAULT_WORK_MEAN: Metric = lower("fault_work_mean", "units/fault");
 /// Work units of an `mprotect` op (twin of [`MPROTECT_NS_PER_CALL`]).
 pub const MPROTECT_WORK_PER_CALL: Metric = lower("mprotect_work_per_call", "units/call");
+/// Work units of `mremap` ops per page table entry they moved (twin of
+/// [`MREMAP_NS_PER_PAGE`]).
+pub const MREMAP_WORK_PER_PAGE: Metric = lower("mremap_work_per_page", "units/page");
 /// Work units of `reclaim` ops per page they freed (twin of
 /// [`RECLAIM_PAGES_PER_S`], lower is better).
 pub const RECLAIM_WORK_PER_PAGE: Metric = lower("reclaim_work_per_page", "units/page");
@@ -233,6 +242,7 @@ pub const TWINS: &[(Metric, Metric)] = &[
     (COW_FAULT_NS_MEAN, FAULT_WORK_MEAN),
     (SWAPIN_FAULT_NS_MEAN, FAULT_WORK_MEAN),
     (MPROTECT_NS_PER_CALL, MPROTECT_WORK_PER_CALL),
+    (MREMAP_NS_PER_PAGE, MREMAP_WORK_PER_PAGE),
     (RECLAIM_PAGES_PER_S, RECLAIM_WORK_PER_PAGE),
 ];
 
@@ -251,6 +261,8 @@ pub const MODEL: &[Metric] = &[
     SWAPIN_FAULT_NS_MEAN,
     FAULTS,
     MPROTECT_NS_PER_CALL,
+    MREMAP_NS_PER_PAGE,
+    MOVE_COWS,
     RECLAIMED_PAGES,
     RECLAIM_PAGES_PER_S,
     SWAPINS,
@@ -271,6 +283,7 @@ pub const MODEL: &[Metric] = &[
     EXIT_WORK_PER_PAGE,
     FAULT_WORK_MEAN,
     MPROTECT_WORK_PER_CALL,
+    MREMAP_WORK_PER_PAGE,
     RECLAIM_WORK_PER_PAGE,
 ];
 

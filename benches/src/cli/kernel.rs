@@ -110,6 +110,7 @@ pub(super) fn fidelity(
         objects,
         kernel: KernelOptions { slab_reps },
         keep: show,
+        host_pkeys: rmap_kernel::host::host_pkeys(),
     };
     if let Err(e) = rmap_registry::resolve(backend) {
         eprintln!("rmap-bench: {e}");

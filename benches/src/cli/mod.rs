@@ -264,6 +264,9 @@ pub enum Cmd {
         /// No reclaim ops.
         #[arg(long)]
         no_reclaim: bool,
+        /// No mremap calls.
+        #[arg(long)]
+        no_mremap: bool,
     },
 }
 
@@ -328,6 +331,7 @@ pub fn run(cli: Cli) -> i32 {
             no_files,
             no_forks,
             no_reclaim,
+            no_mremap,
         } => gen_random::gen_random(rmap_kernel::tracegen::GenOptions {
             seed,
             ops,
@@ -336,6 +340,7 @@ pub fn run(cli: Cli) -> i32 {
             forks: !no_forks,
             reclaim: !no_reclaim,
             ram: None,
+            mremap: !no_mremap,
         }),
         Cmd::ImportStrace { log, out, opts } => import::import_strace(&log, out.as_deref(), &opts),
         Cmd::Run { args } => run::run(args),
