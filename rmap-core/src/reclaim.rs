@@ -225,10 +225,12 @@ impl<R: ReverseMap> System<R> {
         w.referenced = referenced;
         self.rmap.walk(&self.core, pfn, &mut w);
         debug_assert!(self.walk_locks.is_empty());
+        self.core.locks.mark_walk(true);
         for &a in &w.holds {
             let l = self.core.lock(a);
             self.walk_locks.push(l);
         }
+        self.core.locks.mark_walk(false);
         self.rmap.walk_done(&mut self.core.ctx(), pfn);
         let s = &mut self.core.walk_stats;
         s.walks += 1;
@@ -242,9 +244,11 @@ impl<R: ReverseMap> System<R> {
 
     /// The walk `w` is done: release its locks and keep its buffer.
     fn end_walk(&mut self, w: Walk) {
+        self.core.locks.mark_walk(true);
         while let Some(l) = self.walk_locks.pop() {
             self.core.unlock(l);
         }
+        self.core.locks.mark_walk(false);
         self.walkbuf = w;
     }
 

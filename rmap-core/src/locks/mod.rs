@@ -392,6 +392,10 @@ pub struct LockEvent {
     pub acquire: bool,
     /// The op's work so far when it happened.
     pub work: WorkVec,
+    /// Taken by a reclaim walk around its traversal (the walk's own
+    /// `holds`: the anon_vma, anonmm, `i_mmap` or chain lock), as opposed
+    /// to any other path; see [`LockRecorder::mark_walk`].
+    pub walk: bool,
 }
 
 /// Per-class statistics, as `stats all` reports them.
@@ -442,6 +446,8 @@ pub struct LockRecorder {
     stats: [ClassStats; CLASSES],
     per_instance: [HashMap<u64, u64>; CLASSES],
     events: Vec<LockEvent>,
+    /// Acquisitions recorded now are a reclaim walk's own locks.
+    walk_marking: bool,
     /// The first broken rule, for `validate`.
     violation: Option<String>,
 }
@@ -462,6 +468,7 @@ impl LockRecorder {
             stats: [ClassStats::default(); CLASSES],
             per_instance: Default::default(),
             events: Vec::new(),
+            walk_marking: false,
             violation: None,
         }
     }
@@ -551,7 +558,21 @@ impl LockRecorder {
         for (w, s) in work.iter_mut().zip(self.op_start) {
             *w -= s;
         }
-        self.events.push(LockEvent { acq, acquire, work });
+        self.events.push(LockEvent {
+            acq,
+            acquire,
+            work,
+            walk: self.walk_marking,
+        });
+    }
+
+    /// Mark the acquisitions and releases recorded from now on as a
+    /// reclaim walk's own locks (`on`), or stop marking them. Only the
+    /// event list carries the mark (the virtual-CPU engine measures how
+    /// long walks hold their locks); statistics do not change.
+    #[inline]
+    pub fn mark_walk(&mut self, on: bool) {
+        self.walk_marking = on;
     }
 
     fn check_order(&mut self, acq: Acq, rank: u8) {
@@ -731,6 +752,20 @@ mod tests {
         assert_eq!(r.class_stats(LockClass::MmapLock).hold_units, 5);
         assert_eq!(r.class_stats(LockClass::MmapLock).shared, 1);
         assert_eq!(r.events().len(), 4);
+        assert!(r.events().iter().all(|e| !e.walk));
+        // a walk's own locks carry the mark, acquisition and release
+        r.begin_op();
+        r.mark_walk(true);
+        r.acquire(p);
+        r.mark_walk(false);
+        r.work(WorkKind::PteCheck, 1);
+        r.mark_walk(true);
+        r.release(p);
+        r.mark_walk(false);
+        assert_eq!(
+            r.events().iter().map(|e| e.walk).collect::<Vec<_>>(),
+            [true, true]
+        );
         assert_eq!(r.events()[1].work[WorkKind::VmaVisit as usize], 2);
         // an undeclared class is not recorded
         assert!(!r.acquire(Acq::excl(LockClass::AnonVma, 7)));

@@ -1,0 +1,76 @@
+//! `aim7`: the fork family of the AIM7 story (Rik van Riel's anon_vma_chain
+//! motivation: "one CPU walking the page tables of 1000 processes while all
+//! other CPUs are stuck on the anon_vma lock").
+
+use rmap_core::Pid;
+
+use super::super::build::{BASE, PG, RW, check_size, no_variant};
+use super::{MAX_CPUS, Workload, config, streams};
+
+/// Users per CPU, and the cap on users.
+const USERS_PER_CPU: u64 = 30;
+const MAX_USERS: u64 = 30_000;
+/// The root's heap, in pages, and how many of them each user writes.
+const HEAP: u64 = 16;
+const WRITE: u64 = 4;
+/// Rounds of grandchild fork, write and exit per user.
+const ROUNDS: u64 = 2;
+
+/// Users at `n` CPUs: 30 per CPU, at most 30,000 (1,920 at 64 CPUs).
+pub(super) fn users(n: u64) -> u64 {
+    (USERS_PER_CPU * n).min(MAX_USERS)
+}
+
+/// `aim7` at `n` CPUs. Process 1 (the root) writes a 16-page heap during
+/// setup. CPU `c` forks its leader `2 + c` from the root, then forks each
+/// of its users (`u = c, c + n, ...`) from the leader; a user COW-writes 4
+/// pages of the heap (which 4 rotates with the user). Then, twice, each
+/// user forks a grandchild, which COW-writes one page and exits, and the
+/// user writes its 4 pages again (a page reclaim took is faulted back).
+/// Then the users exit, then the leader. One reclaimer (kswapd).
+///
+/// RAM: every page table (4 per process: PGD, PUD, PMD, PTE) plus 85% of
+/// the anonymous pages at the peak, so reclaim runs throughout; swap holds
+/// twice the anonymous pages.
+pub(super) fn aim7(variant: &str, n: u64) -> Result<Workload, String> {
+    no_variant("aim7", variant)?;
+    check_size(n, 1, MAX_CPUS, "CPUs")?;
+    let p = users(n);
+    let tables = 4 * (1 + n + p + n);
+    let anon = HEAP + WRITE * p + n;
+    let mut setup = config(tables + anon * 85 / 100, 2 * anon);
+    setup.anon(1, BASE, HEAP * PG, RW);
+    setup.touch(1, BASE, HEAP * PG, true);
+    let mut cpus = streams(n);
+    for (c, o) in cpus.iter_mut().enumerate() {
+        let c = c as u64;
+        let leader = (2 + c) as Pid;
+        let grandchild = (2 + n + p + c) as Pid;
+        let mine: Vec<u64> = (c..p).step_by(n as usize).collect();
+        let user = |u: u64| (2 + n + u) as Pid;
+        let own = |u: u64| BASE + (u % (HEAP / WRITE)) * WRITE * PG;
+        o.fork(1, leader);
+        for &u in &mine {
+            o.fork(leader, user(u));
+            o.touch(user(u), own(u), WRITE * PG, true);
+        }
+        for r in 0..ROUNDS {
+            for &u in &mine {
+                o.fork(user(u), grandchild);
+                o.touch(grandchild, BASE + ((u + r) % HEAP) * PG, PG, true);
+                o.exit(grandchild);
+                o.touch(user(u), own(u), WRITE * PG, true);
+            }
+        }
+        for &u in &mine {
+            o.exit(user(u));
+        }
+        o.exit(leader);
+    }
+    Ok(Workload {
+        setup: setup.0,
+        cpus: cpus.into_iter().map(|o| o.0).collect(),
+        reclaimers: 1,
+        main_op: "fork",
+    })
+}

@@ -1,0 +1,1 @@
+//! `rmap-bench calibrate` (to be written).

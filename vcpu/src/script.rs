@@ -1,0 +1,245 @@
+//! An op's script: the lock acquisitions and releases it recorded, each
+//! with the virtual time of the work done since the previous one, and the
+//! time of the work after the last one.
+//!
+//! The model records, per op, every acquisition and release with the op's
+//! work vector so far ([`rmap_core::locks::LockEvent`]); a script prices
+//! the work between two events with the cost table once, so that the
+//! engine only adds numbers. Each acquisition knows where its release is,
+//! so that a failed trylock can jump over everything done under it.
+
+use rmap_core::locks::{Acq, CLASSES, LockClass, LockEvent, LockKind, LockProtocol, Mode, WorkVec};
+
+use crate::costs::{Costs, Time};
+
+/// A lock instance as one number: the class in the top byte, the instance
+/// below (the model's instance ids are far below 2^56).
+pub type Key = u64;
+
+/// The key of `acq`.
+#[inline]
+pub fn key_of(class: LockClass, inst: u64) -> Key {
+    ((class as u64) << 56) | (inst & ((1 << 56) - 1))
+}
+
+/// The class of a key.
+#[inline]
+pub fn class_of(key: Key) -> usize {
+    (key >> 56) as usize
+}
+
+/// Step flags.
+pub mod flag {
+    /// An acquisition (else a release).
+    pub const ACQUIRE: u8 = 1;
+    /// Shared mode on a kind that shares (an rwsem's read side).
+    pub const SHARED: u8 = 2;
+    /// A trylock: fails at once when the lock is not free for it.
+    pub const TRY: u8 = 4;
+    /// A reclaim walk's own lock (the walk's anon_vma, anonmm, i_mmap or
+    /// chain lock).
+    pub const WALK: u8 = 8;
+}
+
+/// One acquisition or release.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub key: Key,
+    /// Virtual time of the work done since the previous step (or the op's
+    /// start).
+    pub before: Time,
+    /// For an acquisition: the index of its release (the script's length
+    /// when the op never releases it).
+    pub release_at: u32,
+    /// [`flag`] bits.
+    pub flags: u8,
+    /// The lock kind, by [`crate::costs::kind_index`].
+    pub kind: u8,
+}
+
+impl Step {
+    #[inline]
+    pub fn is(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+}
+
+/// One op's timing input.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Script {
+    pub steps: Vec<Step>,
+    /// Virtual time of the work after the last step.
+    pub tail: Time,
+}
+
+/// The kind of each class in one era (`None`: the era has no such class).
+#[derive(Clone, Copy, Debug)]
+pub struct Kinds(pub [Option<LockKind>; CLASSES]);
+
+impl Kinds {
+    pub fn of(p: &LockProtocol) -> Kinds {
+        let mut k = [None; CLASSES];
+        for s in p.order {
+            k[s.class as usize] = Some(s.kind);
+        }
+        Kinds(k)
+    }
+}
+
+impl Script {
+    /// Empty the script, keeping its buffer.
+    pub fn clear(&mut self) {
+        self.steps.clear();
+        self.tail = 0;
+    }
+
+    /// Append an acquisition (tests and hand-made scripts): `before` ns of
+    /// work first.
+    pub fn acquire(&mut self, kind: LockKind, acq: Acq, walk: bool, before: Time) -> &mut Self {
+        let mut flags = flag::ACQUIRE;
+        if acq.mode == Mode::Shared && kind == LockKind::Rwsem {
+            flags |= flag::SHARED;
+        }
+        if acq.try_ {
+            flags |= flag::TRY;
+        }
+        if walk {
+            flags |= flag::WALK;
+        }
+        self.steps.push(Step {
+            key: key_of(acq.class, acq.inst),
+            before,
+            release_at: u32::MAX,
+            flags,
+            kind: crate::costs::kind_index(kind) as u8,
+        });
+        self
+    }
+
+    /// Append the release of `acq` after `before` of work.
+    pub fn release(&mut self, kind: LockKind, acq: Acq, walk: bool, before: Time) -> &mut Self {
+        self.steps.push(Step {
+            key: key_of(acq.class, acq.inst),
+            before,
+            release_at: u32::MAX,
+            flags: if walk { flag::WALK } else { 0 },
+            kind: crate::costs::kind_index(kind) as u8,
+        });
+        self
+    }
+
+    /// Link each acquisition to its release: the first later release of
+    /// the same key (as the recorder pairs them). Call after building.
+    pub fn link(&mut self) {
+        let n = self.steps.len() as u32;
+        // open acquisitions, innermost last; few at a time
+        let mut open: Vec<u32> = Vec::new();
+        for i in 0..self.steps.len() {
+            let s = self.steps[i];
+            if s.is(flag::ACQUIRE) {
+                self.steps[i].release_at = n;
+                open.push(i as u32);
+            } else if let Some(p) = open
+                .iter()
+                .rposition(|&a| self.steps[a as usize].key == s.key)
+            {
+                let a = open.remove(p);
+                self.steps[a as usize].release_at = i as u32;
+            }
+        }
+    }
+
+    /// Build from the model's record of one op: `events` and the op's
+    /// total work `total`, priced with `costs`; classes the era lacks
+    /// (none are recorded) are skipped.
+    pub fn build(&mut self, events: &[LockEvent], total: &WorkVec, costs: &Costs, kinds: &Kinds) {
+        self.clear();
+        let mut prev: WorkVec = [0; rmap_core::locks::WORK_KINDS];
+        for e in events {
+            let Some(kind) = kinds.0[e.acq.class as usize] else {
+                continue;
+            };
+            let mut d = e.work;
+            for (x, p) in d.iter_mut().zip(prev) {
+                *x -= p;
+            }
+            prev = e.work;
+            let before = costs.of_work(&d);
+            if e.acquire {
+                self.acquire(kind, e.acq, e.walk, before);
+            } else {
+                self.release(kind, e.acq, e.walk, before);
+            }
+        }
+        let mut d = *total;
+        for (x, p) in d.iter_mut().zip(prev) {
+            *x -= p;
+        }
+        self.tail = costs.of_work(&d);
+        self.link();
+    }
+
+    /// The total work time, without lock operations or waiting.
+    pub fn work_time(&self) -> Time {
+        self.steps.iter().map(|s| s.before).sum::<Time>() + self.tail
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmap_core::locks::{WORK_KINDS, WorkKind};
+
+    #[test]
+    fn builds_prices_and_links() {
+        let costs = Costs::default_table();
+        let proto = &rmap_core::locks::era::V2_6_7;
+        let kinds = Kinds::of(proto);
+        let a = Acq::excl(LockClass::AnonVma, 3);
+        let p = Acq::excl(LockClass::Ptl, 9).try_lock();
+        let mut w = [0; WORK_KINDS];
+        let mut ev = Vec::new();
+        let mut push = |acq: Acq, acquire: bool, w: WorkVec| {
+            ev.push(LockEvent {
+                acq,
+                acquire,
+                work: w,
+                walk: acq.class == LockClass::AnonVma,
+            })
+        };
+        push(a, true, w);
+        w[WorkKind::VmaVisit as usize] = 2;
+        push(p, true, w);
+        w[WorkKind::PteCheck as usize] = 1;
+        push(p, false, w);
+        push(a, false, w);
+        // a class 2.6.7 does not have is skipped
+        push(Acq::excl(LockClass::VmaLock, 1), true, w);
+        let mut total = w;
+        total[WorkKind::PteZap as usize] = 5;
+        let mut s = Script::default();
+        s.build(&ev, &total, &costs, &kinds);
+        assert_eq!(s.steps.len(), 4);
+        assert_eq!(s.steps[0].release_at, 3);
+        assert_eq!(s.steps[1].release_at, 2);
+        assert!(s.steps[1].is(flag::TRY) && !s.steps[1].is(flag::WALK));
+        assert!(s.steps[0].is(flag::WALK) && s.steps[3].is(flag::WALK));
+        assert_eq!(s.steps[1].before, 2 * costs.work[WorkKind::VmaVisit as usize]);
+        assert_eq!(s.steps[2].before, costs.work[WorkKind::PteCheck as usize]);
+        assert_eq!(s.tail, 5 * costs.work[WorkKind::PteZap as usize]);
+        assert_eq!(class_of(s.steps[0].key), LockClass::AnonVma as usize);
+    }
+
+    #[test]
+    fn shared_mode_is_kept_only_for_an_rwsem() {
+        let mut s = Script::default();
+        let r = Acq::shared(LockClass::AnonVma, 1);
+        s.acquire(LockKind::Rwsem, r, false, 0);
+        s.acquire(LockKind::Spin, r, false, 0);
+        assert!(s.steps[0].is(flag::SHARED));
+        assert!(!s.steps[1].is(flag::SHARED));
+        s.link();
+        // never released: the release index is the end
+        assert_eq!(s.steps[0].release_at, 2);
+    }
+}
