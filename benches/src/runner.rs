@@ -459,10 +459,12 @@ pub fn run_suite(opts: &SuiteOptions, tick: &(dyn Fn(&str) + Sync)) -> Result<Ve
     let mut jobs = Vec::new();
     for (fi, form) in opts.forms.iter().enumerate() {
         for size in sizes_of(form, opts) {
-            let ops = form
-                .build(size)
-                .map_err(|e| format!("{} at size {size}: {e}", form.full_name()))?;
-            streams.insert((fi, size), ops);
+            if !form.is_scaling() {
+                let ops = form
+                    .build(size)
+                    .map_err(|e| format!("{} at size {size}: {e}", form.full_name()))?;
+                streams.insert((fi, size), ops);
+            }
             for bi in 0..opts.backends.len() {
                 jobs.push(Job {
                     form: fi,
@@ -475,6 +477,13 @@ pub fn run_suite(opts: &SuiteOptions, tick: &(dyn Fn(&str) + Sync)) -> Result<Ve
     let one = |j: &Job| -> Result<Vec<Row>, String> {
         let form = &opts.forms[j.form];
         let spec = &opts.backends[j.backend];
+        // Scaling scenarios (size = virtual CPUs) run once on the
+        // virtual-CPU engine, which is deterministic: rmap-vcpu's rows.
+        if form.is_scaling() {
+            let rows = rmap_vcpu::suite::rows(form, j.size, spec)?;
+            tick(&format!("{} {} {spec}", form.full_name(), j.size));
+            return Ok(rows);
+        }
         let ops = &streams[&(j.form, j.size)];
         let mut runs = Vec::new();
         for _ in 0..opts.reps.max(1) {

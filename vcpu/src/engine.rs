@@ -12,7 +12,12 @@
 //!   kind's `acquire`), else the CPU waits in the instance's queue
 //!   ([`crate::lockq`]): a spinner burns its CPU, a sleeper sleeps; the
 //!   lock reaches it at the holder's release plus the kind's `handover`
-//!   (a cache-line transfer, or a wake-up);
+//!   (a cache-line transfer, or a wake-up). A sleeping lock that the era
+//!   spins on while the owner runs (mutex from 2.6.29, rwsem writers from
+//!   3.16, readers from 5.3: [`crate::script::spins_on_owner`]) waits
+//!   spinning and hands over at the spinlock's cost (the model does not
+//!   check that the owner is running: it always is, unless it waits
+//!   itself);
 //! - a trylock on a lock that is not free fails at once (costing an
 //!   `acquire`): the CPU jumps to the matching release, skipping the work
 //!   done under it in the model (the model's state is not changed: it
@@ -88,6 +93,8 @@ pub struct Report {
     pub wait: [Time; CLASSES],
     /// Of [`Report::wait`], spinning.
     pub spin: [Time; CLASSES],
+    /// Holding locks, by class (from getting the lock to releasing it).
+    pub hold: [Time; CLASSES],
     /// Acquisitions that got the lock (at once or after waiting).
     pub acquired: [u64; CLASSES],
     /// Acquisitions that had to wait.
@@ -119,6 +126,7 @@ impl Report {
             inflight: 0,
             wait: [0; CLASSES],
             spin: [0; CLASSES],
+            hold: [0; CLASSES],
             acquired: [0; CLASSES],
             contended: [0; CLASSES],
             failed_trylocks: [0; CLASSES],
@@ -139,6 +147,11 @@ impl Report {
     /// Waiting over CPU time in ops (0 when nothing ran).
     pub fn wait_share(&self) -> f64 {
         share(self.wait_total(), self.inflight)
+    }
+
+    /// One class's holding over CPU time in ops (nested holds overlap).
+    pub fn hold_share_of(&self, c: LockClass) -> f64 {
+        share(self.hold[c as usize], self.inflight)
     }
 
     /// One class's waiting over CPU time in ops.
@@ -505,7 +518,7 @@ impl<S: Source> Sim<'_, S> {
         let class = class_of(s.key);
         let waited = now - cpu.wait_since;
         self.rep.wait[class] += waited;
-        if !LOCK_KINDS[s.kind as usize].sleeps() {
+        if !LOCK_KINDS[s.kind as usize].sleeps() || s.is(flag::ADAPTIVE) {
             self.rep.spin[class] += waited;
         }
         self.rep.acquired[class] += 1;
@@ -538,6 +551,7 @@ impl<S: Source> Sim<'_, S> {
         if h.recursive {
             return lc.release;
         }
+        self.rep.hold[class_of(s.key)] += now.saturating_sub(h.since);
         if h.walk {
             self.rep
                 .walk_hold_ns
@@ -557,11 +571,11 @@ impl<S: Source> Sim<'_, S> {
     fn hand_over(&mut self, key: Key, at: Time) {
         for i in 0..self.granted.len() {
             let w = self.granted[i];
-            let kind = self.cpus[w.cpu as usize].script.steps[self.cpus[w.cpu as usize].pc].kind;
-            debug_assert_eq!(
-                self.cpus[w.cpu as usize].script.steps[self.cpus[w.cpu as usize].pc].key,
-                key
-            );
+            let cpu = &self.cpus[w.cpu as usize];
+            let s = cpu.script.steps[cpu.pc];
+            debug_assert_eq!(s.key, key);
+            // an adaptive waiter was spinning: a cache-line transfer
+            let kind = if s.is(flag::ADAPTIVE) { 0 } else { s.kind };
             let t = at + self.costs.lock[kind as usize].handover;
             self.heap.push(Reverse((t, w.cpu)));
         }

@@ -18,7 +18,8 @@
 //! - [`model`]: the model as the engine's source of ops, with kswapd-like
 //!   reclaimer CPUs;
 //! - [`suite`]: a scaling scenario × CPU count × backend → result rows for
-//!   `rmap-bench run`;
+//!   `rmap-bench run`; [`lockstat`]: one run as a lock_stat-like table
+//!   (`rmap-bench vcpu`);
 //! - [`calibrate`]: `rmap-bench calibrate`, the model's own cost per unit
 //!   and real lock costs with real threads on this host.
 //!
@@ -37,6 +38,7 @@ pub mod calibrate;
 pub mod costs;
 pub mod engine;
 pub mod lockq;
+pub mod lockstat;
 pub mod model;
 pub mod script;
 pub mod suite;

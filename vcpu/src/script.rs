@@ -39,6 +39,39 @@ pub mod flag {
     /// A reclaim walk's own lock (the walk's anon_vma, anonmm, i_mmap or
     /// chain lock).
     pub const WALK: u8 = 8;
+    /// A sleeping lock whose waiter spins while the owner runs (adaptive
+    /// or optimistic spinning, see [`super::spins_on_owner`]): it waits
+    /// spinning and gets the lock at a spinlock's hand-over cost.
+    pub const ADAPTIVE: u8 = 16;
+}
+
+/// A kernel version from an era name ("2.6.7-rc1 prio" → (2, 6, 7)).
+pub fn version(era: &str) -> (u32, u32, u32) {
+    let mut it = era
+        .split(|c: char| !c.is_ascii_digit())
+        .take_while(|p| !p.is_empty())
+        .map(|p| p.parse().unwrap_or(0));
+    (
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+        it.next().unwrap_or(0),
+    )
+}
+
+/// Whether, in `era`, a waiter for a lock of `kind` in mode `shared` spins
+/// on the running owner instead of sleeping at once: mutexes from 2.6.29
+/// ("mutex: implement adaptive spinning", kernel/mutex.c), rwsem writers
+/// from 3.16 ("rwsem: Support optimistic spinning",
+/// kernel/locking/rwsem-xadd.c), rwsem readers from 5.3 ("locking/rwsem:
+/// Enable readers spinning on writer"). Semaphores never spin.
+pub fn spins_on_owner(era: &str, kind: LockKind, shared: bool) -> bool {
+    let v = version(era);
+    match kind {
+        LockKind::Mutex => v >= (2, 6, 29),
+        LockKind::Rwsem if shared => v >= (5, 3, 0),
+        LockKind::Rwsem => v >= (3, 16, 0),
+        _ => false,
+    }
 }
 
 /// One acquisition or release.
@@ -72,9 +105,13 @@ pub struct Script {
     pub tail: Time,
 }
 
-/// The kind of each class in one era (`None`: the era has no such class).
+/// The kind of each class in one era (`None`: the era has no such class),
+/// and the era's name (for [`spins_on_owner`]).
 #[derive(Clone, Copy, Debug)]
-pub struct Kinds(pub [Option<LockKind>; CLASSES]);
+pub struct Kinds {
+    pub kinds: [Option<LockKind>; CLASSES],
+    pub era: &'static str,
+}
 
 impl Kinds {
     pub fn of(p: &LockProtocol) -> Kinds {
@@ -82,7 +119,10 @@ impl Kinds {
         for s in p.order {
             k[s.class as usize] = Some(s.kind);
         }
-        Kinds(k)
+        Kinds {
+            kinds: k,
+            era: p.era,
+        }
     }
 }
 
@@ -128,6 +168,15 @@ impl Script {
         self
     }
 
+    /// Mark the last step as an acquisition whose waiter spins on the
+    /// owner ([`flag::ADAPTIVE`]).
+    pub fn adaptive(&mut self) -> &mut Self {
+        if let Some(s) = self.steps.last_mut() {
+            s.flags |= flag::ADAPTIVE;
+        }
+        self
+    }
+
     /// Link each acquisition to its release: the first later release of
     /// the same key (as the recorder pairs them). Call after building.
     pub fn link(&mut self) {
@@ -156,7 +205,7 @@ impl Script {
         self.clear();
         let mut prev: WorkVec = [0; rmap_core::locks::WORK_KINDS];
         for e in events {
-            let Some(kind) = kinds.0[e.acq.class as usize] else {
+            let Some(kind) = kinds.kinds[e.acq.class as usize] else {
                 continue;
             };
             let mut d = e.work;
@@ -167,6 +216,9 @@ impl Script {
             let before = costs.of_work(&d);
             if e.acquire {
                 self.acquire(kind, e.acq, e.walk, before);
+                if spins_on_owner(kinds.era, kind, e.acq.mode == Mode::Shared) {
+                    self.adaptive();
+                }
             } else {
                 self.release(kind, e.acq, e.walk, before);
             }
@@ -228,6 +280,19 @@ mod tests {
         assert_eq!(s.steps[2].before, costs.work[WorkKind::PteCheck as usize]);
         assert_eq!(s.tail, 5 * costs.work[WorkKind::PteZap as usize]);
         assert_eq!(class_of(s.steps[0].key), LockClass::AnonVma as usize);
+    }
+
+    #[test]
+    fn optimistic_spinning_by_era() {
+        assert_eq!(version("2.6.7-rc1 prio"), (2, 6, 7));
+        assert_eq!(version("6.18"), (6, 18, 0));
+        assert!(!spins_on_owner("2.6.0", LockKind::Semaphore, false));
+        assert!(spins_on_owner("3.0", LockKind::Mutex, false));
+        assert!(!spins_on_owner("3.8", LockKind::Rwsem, false));
+        assert!(spins_on_owner("3.19", LockKind::Rwsem, false));
+        assert!(!spins_on_owner("3.19", LockKind::Rwsem, true));
+        assert!(spins_on_owner("6.18", LockKind::Rwsem, true));
+        assert!(!spins_on_owner("6.18", LockKind::Spin, false));
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod replay;
 mod report;
 mod run;
 mod trace;
+mod vcpu;
 
 /// The command line (clap).
 #[derive(Parser, Debug)]
@@ -154,6 +155,22 @@ pub enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run one scaling scenario (size = virtual CPUs) on the virtual-CPU
+    /// engine and print a lock_stat-like table: per lock class,
+    /// acquisitions, contended ones, wait and hold time, failed trylocks.
+    Vcpu {
+        /// `NAME` or `NAME/VARIANT` of a scaling scenario (aim7,
+        /// page-fault/page_fault1, libc-storm, fork-family-reclaim).
+        scenario: String,
+        /// Virtual CPUs.
+        #[arg(long, default_value_t = 16)]
+        cpus: u64,
+        #[arg(long, default_value = "anonvma:linux")]
+        backend: String,
+        /// A cost file (default: the committed vcpu/costs.json).
+        #[arg(long)]
+        costs: Option<PathBuf>,
+    },
     /// Turn an `strace -f` log into a trace (docs/strace-import.md): the
     /// memory and process calls become ops, and page accesses, which strace
     /// cannot see, follow the access policy below.
@@ -273,6 +290,12 @@ pub fn run(cli: Cli) -> i32 {
             out,
         } => kernel::kernel_bench(fork_sizes, fault_sizes, reps, out),
         Cmd::Backends => backends::backends(),
+        Cmd::Vcpu {
+            scenario,
+            cpus,
+            backend,
+            costs,
+        } => vcpu::vcpu(&scenario, cpus, &backend, costs.as_deref()),
         Cmd::Replay {
             file,
             backend,

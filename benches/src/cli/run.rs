@@ -44,6 +44,11 @@ pub struct RunArgs {
     /// Skip the live-kernel fork and fault measurements.
     #[arg(long)]
     pub no_kernel: bool,
+    /// Cost table of the virtual-CPU engine for the scaling scenarios (a
+    /// JSON cost file, as `rmap-bench calibrate` writes; default: the
+    /// committed `vcpu/costs.json`).
+    #[arg(long)]
+    pub costs: Option<PathBuf>,
 }
 
 /// Exit status 2 for unknown scenarios or backends, impossible sizes or
@@ -90,6 +95,9 @@ fn suite_options(a: &RunArgs) -> Result<(SuiteOptions, PathBuf), String> {
 fn run_inner(a: RunArgs) -> Result<(), String> {
     let t0 = Instant::now();
     let (opts, out) = suite_options(&a)?;
+    if let Some(p) = &a.costs {
+        rmap_vcpu::suite::set_costs(rmap_vcpu::Costs::load(p)?)?;
+    }
     let total = runner::count_runs(&opts);
     eprintln!(
         "rmap-bench run: {} scenario forms × {} backends, {total} runs ({} reps) -> {}",
@@ -117,6 +125,7 @@ fn run_inner(a: RunArgs) -> Result<(), String> {
         "reps": opts.reps,
         "jobs": opts.jobs,
         "kernel": !a.no_kernel,
+        "costs": a.costs.as_ref().map(|p| p.display().to_string()),
     }));
     meta.wall_s = t0.elapsed().as_secs_f64();
     output::write_results(&out, &rows, &meta)?;

@@ -10,9 +10,8 @@ use super::{MAX_CPUS, Workload, config, streams};
 /// Users per CPU, and the cap on users.
 const USERS_PER_CPU: u64 = 30;
 const MAX_USERS: u64 = 30_000;
-/// The root's heap, in pages, and how many of them each user writes.
+/// The root's heap, in pages; each user writes all of it.
 const HEAP: u64 = 16;
-const WRITE: u64 = 4;
 /// Rounds of grandchild fork, write and exit per user.
 const ROUNDS: u64 = 2;
 
@@ -23,13 +22,15 @@ pub(super) fn users(n: u64) -> u64 {
 
 /// `aim7` at `n` CPUs. Process 1 (the root) writes a 16-page heap during
 /// setup. CPU `c` forks its leader `2 + c` from the root, then forks each
-/// of its users (`u = c, c + n, ...`) from the leader; a user COW-writes 4
-/// pages of the heap (which 4 rotates with the user). Then, twice, each
-/// user forks a grandchild, which COW-writes one page and exits, and the
-/// user writes its 4 pages again (a page reclaim took is faulted back).
-/// Then the users exit, then the leader. One reclaimer (kswapd).
+/// of its users (`u = c, c + n, ...`) from the leader; a user COW-writes
+/// the whole heap, so that every page it maps is its own (the pages
+/// Rik van Riel's AIM7 report found walked through the whole family's
+/// list). Then, twice, each user forks a grandchild, which COW-writes one
+/// page and exits, and the user writes its heap again (a page reclaim
+/// took is faulted back). Then the users exit, then the leader. One
+/// reclaimer (kswapd).
 ///
-/// RAM: every page table (4 per process: PGD, PUD, PMD, PTE) plus 85% of
+/// RAM: every page table (4 per process: PGD, PUD, PMD, PTE) plus 95% of
 /// the anonymous pages at the peak, so reclaim runs throughout; swap holds
 /// twice the anonymous pages.
 pub(super) fn aim7(variant: &str, n: u64) -> Result<Workload, String> {
@@ -37,8 +38,8 @@ pub(super) fn aim7(variant: &str, n: u64) -> Result<Workload, String> {
     check_size(n, 1, MAX_CPUS, "CPUs")?;
     let p = users(n);
     let tables = 4 * (1 + n + p + n);
-    let anon = HEAP + WRITE * p + n;
-    let mut setup = config(tables + anon * 85 / 100, 2 * anon);
+    let anon = HEAP * (1 + p) + n;
+    let mut setup = config(tables + anon * 95 / 100, 2 * anon);
     setup.anon(1, BASE, HEAP * PG, RW);
     setup.touch(1, BASE, HEAP * PG, true);
     let mut cpus = streams(n);
@@ -48,18 +49,17 @@ pub(super) fn aim7(variant: &str, n: u64) -> Result<Workload, String> {
         let grandchild = (2 + n + p + c) as Pid;
         let mine: Vec<u64> = (c..p).step_by(n as usize).collect();
         let user = |u: u64| (2 + n + u) as Pid;
-        let own = |u: u64| BASE + (u % (HEAP / WRITE)) * WRITE * PG;
         o.fork(1, leader);
         for &u in &mine {
             o.fork(leader, user(u));
-            o.touch(user(u), own(u), WRITE * PG, true);
+            o.touch(user(u), BASE, HEAP * PG, true);
         }
         for r in 0..ROUNDS {
             for &u in &mine {
                 o.fork(user(u), grandchild);
                 o.touch(grandchild, BASE + ((u + r) % HEAP) * PG, PG, true);
                 o.exit(grandchild);
-                o.touch(user(u), own(u), WRITE * PG, true);
+                o.touch(user(u), BASE, HEAP * PG, true);
             }
         }
         for &u in &mine {
