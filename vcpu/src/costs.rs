@@ -120,8 +120,8 @@ impl Costs {
     /// Parse a cost file; `name` is for messages. Errors: malformed JSON
     /// (with line and column), a missing work or lock kind, a bad number.
     pub fn from_json(text: &str, name: &str) -> Result<Costs, String> {
-        let f: CostFile =
-            serde_json::from_str(text).map_err(|e| format!("{name}: {e} (expected a cost file)"))?;
+        let f: CostFile = serde_json::from_str(text)
+            .map_err(|e| format!("{name}: {e} (expected a cost file)"))?;
         Costs::from_file(&f).map_err(|e| format!("{name}: {e}"))
     }
 

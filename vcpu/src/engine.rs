@@ -339,7 +339,12 @@ impl<S: Source> Sim<'_, S> {
                         }
                         continue;
                     };
-                    now = if s.is(flag::ACQUIRE) {
+                    now = if s.is(flag::PROBES) {
+                        let dt = self.probes(c, s);
+                        let cpu = &mut self.cpus[c];
+                        cpu.pc += 1;
+                        now + dt + cpu.before(cpu.pc)
+                    } else if s.is(flag::ACQUIRE) {
                         match self.acquire(c, s, now) {
                             Take::Got(dt) => {
                                 let cpu = &mut self.cpus[c];
@@ -453,6 +458,7 @@ impl<S: Source> Sim<'_, S> {
                 self.hand_over(h.key, now);
             }
         }
+        self.cpus[c].script.trim();
         self.cpus[c].phase = Phase::Start;
     }
 
@@ -508,6 +514,32 @@ impl<S: Source> Sim<'_, S> {
         cpu.phase = Phase::Waiting;
         cpu.wait_since = now;
         Take::Wait
+    }
+
+    /// A run of page-table-lock trylocks in a walk (one step, see
+    /// [`crate::script::Run`]): each probe of an instance that another CPU
+    /// holds (or waits for) when the run starts fails, and its share of
+    /// the run's work is skipped; the others take and release their lock.
+    /// Returns the run's time.
+    fn probes(&mut self, c: usize, s: Step) -> Time {
+        let run = &self.cpus[c].script.runs[s.release_at as usize];
+        let fails = run
+            .ids
+            .iter()
+            .filter(|&&id| self.locks.busy(s.key | id as u64))
+            .count() as u64;
+        let (n, inner_all) = (run.ids.len() as u64, run.inner);
+        let lc = self.costs.lock[s.kind as usize];
+        let class = class_of(s.key);
+        let ok = n - fails;
+        self.rep.acquired[class] += ok;
+        self.rep.failed_trylocks[class] += fails;
+        if fails > 0 && self.cpus[c].in_walk() {
+            self.cpus[c].walk_gave_up = true;
+        }
+        let inner = (inner_all as u128 * ok as u128 / n.max(1) as u128) as Time;
+        self.rep.hold[class] += inner;
+        ok * (lc.acquire + lc.release) + fails * lc.acquire + inner
     }
 
     /// `c` got the lock it waited for, at `now`: count the wait; the time

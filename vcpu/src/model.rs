@@ -4,7 +4,8 @@
 //!
 //! Every op runs with `LockRecording::Events`, so that after
 //! `System::apply` the recorder holds that op's lock events and work, which
-//! become its [`Script`]. A syscall that fails with an errno is timed like
+//! become its [`Script`]. A `touch` runs as one op per page (each access,
+//! each fault, is a kernel entry of its own); every other op is one op. A syscall that fails with an errno is timed like
 //! any op and counted ([`ModelSource::op_errors`]); an op that cannot run at
 //! all (unknown process or file) ends the run with an error naming the CPU
 //! and the op.
@@ -20,12 +21,12 @@
 
 use rmap_core::locks::LockRecording;
 use rmap_core::replay::apply_config;
-use rmap_core::{Config, Op, OpError, ReverseMap, SWAP_CLUSTER_MAX, System};
+use rmap_core::{Config, Op, OpError, PAGE_SIZE, ReverseMap, SWAP_CLUSTER_MAX, System};
 use rmap_traces::scenario::scaling::Workload;
 
 use crate::costs::{Costs, PS_PER_NS, Time};
 use crate::engine::{Next, Source};
-use crate::script::{Kinds, Script};
+use crate::script::{Interner, Kinds, Script};
 
 /// The pause after a reclaim op that freed nothing, in ns.
 pub const FUTILE_PAUSE_NS: u64 = 100_000;
@@ -35,10 +36,14 @@ pub struct ModelSource<R: ReverseMap> {
     pub sys: System<R>,
     streams: Vec<Vec<Op>>,
     pos: Vec<usize>,
+    /// The pages of a `touch` still to access, per CPU: (next page, last
+    /// page), in bytes.
+    touching: Vec<Option<(u64, u64)>>,
     reclaimers: usize,
     main_op: &'static str,
     costs: Costs,
     kinds: Kinds,
+    lists: Interner,
     /// Syscalls that failed with an errno.
     pub op_errors: u64,
     futile: Vec<bool>,
@@ -71,11 +76,13 @@ impl<R: ReverseMap> ModelSource<R> {
         Ok(ModelSource {
             sys,
             pos: vec![0; n],
+            touching: vec![None; n],
             streams: w.cpus,
             reclaimers: w.reclaimers,
             main_op: w.main_op,
             costs: costs.clone(),
             kinds,
+            lists: Interner::default(),
             op_errors: 0,
             futile: vec![false; w.reclaimers],
             low: 2 * mark,
@@ -90,7 +97,13 @@ impl<R: ReverseMap> ModelSource<R> {
 
     fn record(&mut self, script: &mut Script) {
         let l = &self.sys.core.locks;
-        script.build(l.events(), &l.op_work(), &self.costs, &self.kinds);
+        script.build(
+            l.events(),
+            &l.op_work(),
+            &self.costs,
+            &self.kinds,
+            &mut self.lists,
+        );
     }
 
     fn reclaimer_next(&mut self, r: usize, script: &mut Script) -> Next {
@@ -129,9 +142,42 @@ impl<R: ReverseMap> Source for ModelSource<R> {
         let Some(op) = self.streams[cpu].get(i) else {
             return Ok(Next::Done);
         };
-        self.pos[cpu] += 1;
-        match self.sys.apply(op) {
-            Ok(_) => {}
+        // A `touch` is one op per page: each page access (each fault) is a
+        // kernel entry of its own, as on a real CPU.
+        let r = if let Op::Touch {
+            pid,
+            addr,
+            len,
+            access,
+        } = *op
+        {
+            let (page, last) = match self.touching[cpu] {
+                Some(t) => t,
+                None if len == 0 => (addr, addr),
+                None => (
+                    addr & !(PAGE_SIZE - 1),
+                    addr.saturating_add(len - 1) & !(PAGE_SIZE - 1),
+                ),
+            };
+            self.sys.core.locks.begin_op();
+            let r = self.sys.mm_of(pid).and_then(|mm| {
+                self.sys
+                    .access_page(mm, page, access)
+                    .map(|_| ())
+                    .map_err(OpError::Errno)
+            });
+            self.sys.core.locks.end_op("touch");
+            self.touching[cpu] = (page < last && r.is_ok()).then(|| (page + PAGE_SIZE, last));
+            if self.touching[cpu].is_none() {
+                self.pos[cpu] += 1;
+            }
+            r
+        } else {
+            self.pos[cpu] += 1;
+            self.sys.apply(op).map(|_| ())
+        };
+        match r {
+            Ok(()) => {}
             Err(OpError::Errno(_)) => self.op_errors += 1,
             Err(e) => {
                 return Err(format!(

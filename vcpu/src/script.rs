@@ -8,6 +8,8 @@
 //! engine only adds numbers. Each acquisition knows where its release is,
 //! so that a failed trylock can jump over everything done under it.
 
+use std::rc::Rc;
+
 use rmap_core::locks::{Acq, CLASSES, LockClass, LockEvent, LockKind, LockProtocol, Mode, WorkVec};
 
 use crate::costs::{Costs, Time};
@@ -43,6 +45,50 @@ pub mod flag {
     /// or optimistic spinning, see [`super::spins_on_owner`]): it waits
     /// spinning and gets the lock at a spinlock's hand-over cost.
     pub const ADAPTIVE: u8 = 16;
+    /// A run of page-table-lock trylocks inside a walk, each with its work
+    /// ([`super::Run`], indexed by `release_at`).
+    pub const PROBES: u8 = 32;
+}
+
+/// Runs of at least this many probes are kept as one step.
+pub const RUN_MIN: usize = 8;
+
+/// A run of probes: a walk's trylocks of one page-table lock after another
+/// (2.5 to 2.6.8's `try_to_unmap_one` and `page_referenced_one`), each
+/// taken and released with a PTE check between. Kept as one step whose
+/// instances are a shared list ([`Interner`]): the walks of one family
+/// probe the same list again and again, so a walk of 30,000 VMAs costs a
+/// pointer in the script, not two steps per VMA.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// The work inside the run: under each lock and between the probes.
+    pub inner: Time,
+    /// The instances are `hi | id` for each id.
+    pub hi: u64,
+    pub ids: Rc<[u32]>,
+}
+
+/// The last few probe lists seen, so that equal lists are shared.
+#[derive(Default, Debug)]
+pub struct Interner {
+    recent: Vec<Rc<[u32]>>,
+}
+
+impl Interner {
+    /// A shared list equal to `ids`.
+    pub fn intern(&mut self, ids: &[u32]) -> Rc<[u32]> {
+        if let Some(i) = self.recent.iter().position(|r| &r[..] == ids) {
+            let r = self.recent.remove(i);
+            self.recent.push(r.clone());
+            return r;
+        }
+        let r: Rc<[u32]> = ids.into();
+        if self.recent.len() >= 8 {
+            self.recent.remove(0);
+        }
+        self.recent.push(r.clone());
+        r
+    }
 }
 
 /// A kernel version from an era name ("2.6.7-rc1 prio" → (2, 6, 7)).
@@ -103,6 +149,8 @@ pub struct Script {
     pub steps: Vec<Step>,
     /// Virtual time of the work after the last step.
     pub tail: Time,
+    /// The probe runs ([`flag::PROBES`] steps).
+    pub runs: Vec<Run>,
 }
 
 /// The kind of each class in one era (`None`: the era has no such class),
@@ -130,7 +178,20 @@ impl Script {
     /// Empty the script, keeping its buffer.
     pub fn clear(&mut self) {
         self.steps.clear();
+        self.runs.clear();
         self.tail = 0;
+    }
+
+    /// Give back the memory of an exceptionally long script (a CPU keeps
+    /// its buffers from op to op).
+    pub fn trim(&mut self) {
+        const KEEP: usize = 1 << 16;
+        if self.steps.capacity() > KEEP {
+            self.steps = Vec::with_capacity(KEEP);
+        }
+        if self.runs.capacity() > KEEP {
+            self.runs = Vec::with_capacity(KEEP);
+        }
     }
 
     /// Append an acquisition (tests and hand-made scripts): `before` ns of
@@ -185,6 +246,9 @@ impl Script {
         let mut open: Vec<u32> = Vec::new();
         for i in 0..self.steps.len() {
             let s = self.steps[i];
+            if s.is(flag::PROBES) {
+                continue;
+            }
             if s.is(flag::ACQUIRE) {
                 self.steps[i].release_at = n;
                 open.push(i as u32);
@@ -200,41 +264,115 @@ impl Script {
 
     /// Build from the model's record of one op: `events` and the op's
     /// total work `total`, priced with `costs`; classes the era lacks
-    /// (none are recorded) are skipped.
-    pub fn build(&mut self, events: &[LockEvent], total: &WorkVec, costs: &Costs, kinds: &Kinds) {
+    /// (none are recorded) are skipped. Runs of at least [`RUN_MIN`]
+    /// page-table-lock trylocks inside a walk become one
+    /// [`flag::PROBES`] step.
+    pub fn build(
+        &mut self,
+        events: &[LockEvent],
+        total: &WorkVec,
+        costs: &Costs,
+        kinds: &Kinds,
+        lists: &mut Interner,
+    ) {
+        let mut buf: Vec<u32> = Vec::new();
         self.clear();
         let mut prev: WorkVec = [0; rmap_core::locks::WORK_KINDS];
-        for e in events {
-            let Some(kind) = kinds.kinds[e.acq.class as usize] else {
-                continue;
-            };
-            let mut d = e.work;
+        let price = |w: &WorkVec, prev: &WorkVec| {
+            let mut d = *w;
             for (x, p) in d.iter_mut().zip(prev) {
                 *x -= p;
             }
+            costs.of_work(&d)
+        };
+        let mut walk_depth = 0u32;
+        let mut i = 0;
+        while i < events.len() {
+            let e = &events[i];
+            let Some(kind) = kinds.kinds[e.acq.class as usize] else {
+                i += 1;
+                continue;
+            };
+            if walk_depth > 0 {
+                let n = probe_run(&events[i..]);
+                if n >= RUN_MIN {
+                    let before = price(&e.work, &prev);
+                    let hi = e.acq.inst & !0xffff_ffff;
+                    buf.clear();
+                    buf.extend((0..n).map(|k| events[i + 2 * k].acq.inst as u32));
+                    let last = &events[i + 2 * n - 1];
+                    let inner = price(&last.work, &e.work);
+                    prev = last.work;
+                    self.runs.push(Run {
+                        inner,
+                        hi,
+                        ids: lists.intern(&buf),
+                    });
+                    self.steps.push(Step {
+                        key: key_of(e.acq.class, hi),
+                        before,
+                        release_at: self.runs.len() as u32 - 1,
+                        flags: flag::PROBES | flag::TRY,
+                        kind: crate::costs::kind_index(kind) as u8,
+                    });
+                    i += 2 * n;
+                    continue;
+                }
+            }
+            let before = price(&e.work, &prev);
             prev = e.work;
-            let before = costs.of_work(&d);
             if e.acquire {
+                if e.walk {
+                    walk_depth += 1;
+                }
                 self.acquire(kind, e.acq, e.walk, before);
                 if spins_on_owner(kinds.era, kind, e.acq.mode == Mode::Shared) {
                     self.adaptive();
                 }
             } else {
+                if e.walk {
+                    walk_depth = walk_depth.saturating_sub(1);
+                }
                 self.release(kind, e.acq, e.walk, before);
             }
+            i += 1;
         }
-        let mut d = *total;
-        for (x, p) in d.iter_mut().zip(prev) {
-            *x -= p;
-        }
-        self.tail = costs.of_work(&d);
+        self.tail = price(total, &prev);
         self.link();
     }
 
     /// The total work time, without lock operations or waiting.
     pub fn work_time(&self) -> Time {
-        self.steps.iter().map(|s| s.before).sum::<Time>() + self.tail
+        self.steps.iter().map(|s| s.before).sum::<Time>()
+            + self.runs.iter().map(|r| r.inner).sum::<Time>()
+            + self.tail
     }
+}
+
+/// How many probe pairs start `ev`: a page-table-lock trylock of the same
+/// high bits (split or not) released by the very next event, again and
+/// again.
+fn probe_run(ev: &[LockEvent]) -> usize {
+    let Some(first) = ev.first() else {
+        return 0;
+    };
+    let hi = first.acq.inst & !0xffff_ffff;
+    let mut n = 0;
+    while let (Some(a), Some(r)) = (ev.get(2 * n), ev.get(2 * n + 1)) {
+        let pair = a.acquire
+            && a.acq.try_
+            && a.acq.class == LockClass::Ptl
+            && !a.walk
+            && a.acq.inst & !0xffff_ffff == hi
+            && !r.acquire
+            && r.acq.class == LockClass::Ptl
+            && r.acq.inst == a.acq.inst;
+        if !pair {
+            break;
+        }
+        n += 1;
+    }
+    n
 }
 
 #[cfg(test)]
@@ -270,13 +408,16 @@ mod tests {
         let mut total = w;
         total[WorkKind::PteZap as usize] = 5;
         let mut s = Script::default();
-        s.build(&ev, &total, &costs, &kinds);
+        s.build(&ev, &total, &costs, &kinds, &mut Interner::default());
         assert_eq!(s.steps.len(), 4);
         assert_eq!(s.steps[0].release_at, 3);
         assert_eq!(s.steps[1].release_at, 2);
         assert!(s.steps[1].is(flag::TRY) && !s.steps[1].is(flag::WALK));
         assert!(s.steps[0].is(flag::WALK) && s.steps[3].is(flag::WALK));
-        assert_eq!(s.steps[1].before, 2 * costs.work[WorkKind::VmaVisit as usize]);
+        assert_eq!(
+            s.steps[1].before,
+            2 * costs.work[WorkKind::VmaVisit as usize]
+        );
         assert_eq!(s.steps[2].before, costs.work[WorkKind::PteCheck as usize]);
         assert_eq!(s.tail, 5 * costs.work[WorkKind::PteZap as usize]);
         assert_eq!(class_of(s.steps[0].key), LockClass::AnonVma as usize);

@@ -104,10 +104,7 @@ fn baseline(form: &Form, spec: &str, costs: &Costs) -> Result<f64, String> {
         return Ok(*v);
     }
     let v = run_form(form, 1, spec, costs)?.report.ops_per_s();
-    BASELINE
-        .lock()
-        .map_err(|e| e.to_string())?
-        .insert(key, v);
+    BASELINE.lock().map_err(|e| e.to_string())?.insert(key, v);
     Ok(v)
 }
 
@@ -179,7 +176,10 @@ pub fn values(out: &Outcome, speedup: f64) -> Vec<(Metric, f64)> {
             r.walk_wait as f64 / PS_PER_NS as f64 / r.walks as f64,
         ));
     }
-    v.push((FAILED_TRYLOCKS, r.failed_trylocks.iter().sum::<u64>() as f64));
+    v.push((
+        FAILED_TRYLOCKS,
+        r.failed_trylocks.iter().sum::<u64>() as f64,
+    ));
     v.push((PAGES_SKIPPED, r.pages_skipped as f64));
     v.push((VIRTUAL_NS, r.makespan as f64 / PS_PER_NS as f64));
     v.push((OP_ERRORS, out.op_errors as f64));

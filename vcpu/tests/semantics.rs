@@ -223,7 +223,10 @@ fn a_lock_order_inversion_is_a_deadlock_error_not_a_hang() {
     ba.link();
     let mut src = Scripts::new(vec![vec![ab], vec![ba]]);
     let e = run(&mut src, &costs()).unwrap_err();
-    assert!(e.contains("deadlock") && e.contains("cpu 0") && e.contains("cpu 1"), "{e}");
+    assert!(
+        e.contains("deadlock") && e.contains("cpu 0") && e.contains("cpu 1"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -231,7 +234,9 @@ fn ties_go_to_the_lowest_cpu_and_runs_are_identical() {
     // a pseudo-random mix of sections on a few locks, run twice
     let mut seed: u64 = 0x1234_5678;
     let mut rnd = |m: u64| {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (seed >> 33) % m
     };
     let kinds = [LockKind::Spin, LockKind::Mutex, LockKind::Rwsem];
@@ -280,4 +285,63 @@ fn an_adaptive_mutex_waiter_spins_and_gets_a_cache_line_hand_over() {
     // the spinlock's hand-over (10), not the mutex's wake-up (500)
     assert_eq!(r.makespan, 101 + 10 + 100);
     assert_eq!(r.spin[A as usize], 110);
+}
+
+#[test]
+fn a_run_of_probes_fails_where_another_cpu_holds_the_lock() {
+    use rmap_core::locks::{LockEvent, WORK_KINDS, WorkKind};
+    // a walk (anon_vma held) that trylocks 10 page-table locks, each with
+    // one PTE check under it, as the model records it
+    let c = costs();
+    let kinds = rmap_vcpu::script::Kinds::of(&rmap_core::locks::era::V2_6_7);
+    let mut ev = Vec::new();
+    let mut w = [0u64; WORK_KINDS];
+    let av = Acq::excl(A, 1);
+    ev.push(LockEvent {
+        acq: av,
+        acquire: true,
+        work: w,
+        walk: true,
+    });
+    for mm in 0..10u64 {
+        let p = Acq::excl(B, mm).try_lock();
+        ev.push(LockEvent {
+            acq: p,
+            acquire: true,
+            work: w,
+            walk: false,
+        });
+        w[WorkKind::PteCheck as usize] += 1;
+        ev.push(LockEvent {
+            acq: p,
+            acquire: false,
+            work: w,
+            walk: false,
+        });
+    }
+    ev.push(LockEvent {
+        acq: av,
+        acquire: false,
+        work: w,
+        walk: true,
+    });
+    let mut walk = Script::default();
+    walk.build(&ev, &w, &c, &kinds, &mut Default::default());
+    assert_eq!(walk.steps.len(), 3, "the 10 probes are one step");
+    assert_eq!(walk.runs[0].ids.len(), 10);
+    let check = c.work[WorkKind::PteCheck as usize];
+    // alone: every probe succeeds and does its check
+    let r = run(&mut Scripts::new(vec![vec![walk.clone()]]), &c).unwrap();
+    assert_eq!(r.makespan, 1 + 10 * check);
+    assert_eq!(
+        (r.acquired[B as usize], r.failed_trylocks[B as usize]),
+        (10, 0)
+    );
+    // cpu 0 holds mm 3's page-table lock while the run starts: that probe
+    // fails, its check is skipped, and the page counts as skipped
+    let holder = section(LockKind::Spin, Acq::excl(B, 3), 0, 100 * check, 0);
+    let r = run(&mut Scripts::new(vec![vec![holder], vec![walk]]), &c).unwrap();
+    assert_eq!(r.failed_trylocks[B as usize], 1);
+    assert_eq!(r.pages_skipped, 1);
+    assert_eq!(r.inflight, (1 + 100 * check) + (1 + 9 * check));
 }

@@ -15,6 +15,14 @@ const HEAP: u64 = 16;
 /// Rounds of grandchild fork, write and exit per user.
 const ROUNDS: u64 = 2;
 
+/// Pages of RAM short of the peak: 5% of the anonymous pages, at least 64
+/// and at most 4096 (reclaim runs throughout at every size, and the
+/// largest runs stay within minutes: every reclaimed page costs a walk of
+/// the whole family under 2.6.7's anon_vma).
+fn deficit(anon: u64) -> u64 {
+    (anon / 20).clamp(64, 4096)
+}
+
 /// Users at `n` CPUs: 30 per CPU, at most 30,000 (1,920 at 64 CPUs).
 pub(super) fn users(n: u64) -> u64 {
     (USERS_PER_CPU * n).min(MAX_USERS)
@@ -26,20 +34,19 @@ pub(super) fn users(n: u64) -> u64 {
 /// the whole heap, so that every page it maps is its own (the pages
 /// Rik van Riel's AIM7 report found walked through the whole family's
 /// list). Then, twice, each user forks a grandchild, which COW-writes one
-/// page and exits, and the user writes its heap again (a page reclaim
-/// took is faulted back). Then the users exit, then the leader. One
+/// page and exits (a page reclaim took is faulted back from swap). Then the users exit, then the leader. One
 /// reclaimer (kswapd).
 ///
-/// RAM: every page table (4 per process: PGD, PUD, PMD, PTE) plus 95% of
-/// the anonymous pages at the peak, so reclaim runs throughout; swap holds
-/// twice the anonymous pages.
+/// RAM: every page table (4 per process: PGD, PUD, PMD, PTE) and the
+/// anonymous pages at the peak, less a [`deficit`], so reclaim runs
+/// throughout; swap holds twice the anonymous pages.
 pub(super) fn aim7(variant: &str, n: u64) -> Result<Workload, String> {
     no_variant("aim7", variant)?;
     check_size(n, 1, MAX_CPUS, "CPUs")?;
     let p = users(n);
     let tables = 4 * (1 + n + p + n);
     let anon = HEAP * (1 + p) + n;
-    let mut setup = config(tables + anon * 95 / 100, 2 * anon);
+    let mut setup = config(tables + anon - deficit(anon), 2 * anon);
     setup.anon(1, BASE, HEAP * PG, RW);
     setup.touch(1, BASE, HEAP * PG, true);
     let mut cpus = streams(n);
@@ -59,7 +66,6 @@ pub(super) fn aim7(variant: &str, n: u64) -> Result<Workload, String> {
                 o.fork(user(u), grandchild);
                 o.touch(grandchild, BASE + ((u + r) % HEAP) * PG, PG, true);
                 o.exit(grandchild);
-                o.touch(user(u), BASE, HEAP * PG, true);
             }
         }
         for &u in &mine {
