@@ -26,7 +26,7 @@ use rmap_traces::scenario::scaling::Workload;
 
 use crate::costs::{Costs, PS_PER_NS, Time};
 use crate::engine::{Next, Source};
-use crate::script::{Interner, Kinds, Script};
+use crate::script::{Builder, Kinds, Script};
 
 /// The pause after a reclaim op that freed nothing, in ns.
 pub const FUTILE_PAUSE_NS: u64 = 100_000;
@@ -41,9 +41,6 @@ pub struct ModelSource<R: ReverseMap> {
     touching: Vec<Option<(u64, u64)>>,
     reclaimers: usize,
     main_op: &'static str,
-    costs: Costs,
-    kinds: Kinds,
-    lists: Interner,
     /// Syscalls that failed with an errno.
     pub op_errors: u64,
     futile: Vec<bool>,
@@ -71,6 +68,10 @@ impl<R: ReverseMap> ModelSource<R> {
                 .map_err(|e| format!("setup op {} (`{}`): {e}", i + 1, op.name()))?;
         }
         let kinds = Kinds::of(sys.core.locks.protocol());
+        // events go straight into the script as they are recorded
+        sys.core
+            .locks
+            .set_sink(Some(Box::new(Builder::new(costs.clone(), kinds))));
         let mark = sys.core.watermark;
         let n = w.cpus.len();
         Ok(ModelSource {
@@ -80,9 +81,6 @@ impl<R: ReverseMap> ModelSource<R> {
             streams: w.cpus,
             reclaimers: w.reclaimers,
             main_op: w.main_op,
-            costs: costs.clone(),
-            kinds,
-            lists: Interner::default(),
             op_errors: 0,
             futile: vec![false; w.reclaimers],
             low: 2 * mark,
@@ -96,14 +94,15 @@ impl<R: ReverseMap> ModelSource<R> {
     }
 
     fn record(&mut self, script: &mut Script) {
-        let l = &self.sys.core.locks;
-        script.build(
-            l.events(),
-            &l.op_work(),
-            &self.costs,
-            &self.kinds,
-            &mut self.lists,
-        );
+        let total = self.sys.core.locks.op_work();
+        let b = self
+            .sys
+            .core
+            .locks
+            .sink_mut()
+            .and_then(|s| s.as_any_mut().downcast_mut::<Builder>())
+            .expect("the model source's sink");
+        b.finish(&total, script);
     }
 
     fn reclaimer_next(&mut self, r: usize, script: &mut Script) -> Next {

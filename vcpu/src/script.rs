@@ -8,9 +8,11 @@
 //! engine only adds numbers. Each acquisition knows where its release is,
 //! so that a failed trylock can jump over everything done under it.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
-use rmap_core::locks::{Acq, CLASSES, LockClass, LockEvent, LockKind, LockProtocol, Mode, WorkVec};
+use rmap_core::locks::{
+    Acq, CLASSES, EventSink, LockClass, LockEvent, LockKind, LockProtocol, Mode, WorkVec,
+};
 
 use crate::costs::{Costs, Time};
 
@@ -65,24 +67,24 @@ pub struct Run {
     pub inner: Time,
     /// The instances are `hi | id` for each id.
     pub hi: u64,
-    pub ids: Rc<[u32]>,
+    pub ids: Arc<[u32]>,
 }
 
 /// The last few probe lists seen, so that equal lists are shared.
 #[derive(Default, Debug)]
 pub struct Interner {
-    recent: Vec<Rc<[u32]>>,
+    recent: Vec<Arc<[u32]>>,
 }
 
 impl Interner {
     /// A shared list equal to `ids`.
-    pub fn intern(&mut self, ids: &[u32]) -> Rc<[u32]> {
+    pub fn intern(&mut self, ids: &[u32]) -> Arc<[u32]> {
         if let Some(i) = self.recent.iter().position(|r| &r[..] == ids) {
             let r = self.recent.remove(i);
             self.recent.push(r.clone());
             return r;
         }
-        let r: Rc<[u32]> = ids.into();
+        let r: Arc<[u32]> = ids.into();
         if self.recent.len() >= 8 {
             self.recent.remove(0);
         }
@@ -263,10 +265,7 @@ impl Script {
     }
 
     /// Build from the model's record of one op: `events` and the op's
-    /// total work `total`, priced with `costs`; classes the era lacks
-    /// (none are recorded) are skipped. Runs of at least [`RUN_MIN`]
-    /// page-table-lock trylocks inside a walk become one
-    /// [`flag::PROBES`] step.
+    /// total work `total`, priced with `costs`, as [`Builder`] does.
     pub fn build(
         &mut self,
         events: &[LockEvent],
@@ -275,70 +274,13 @@ impl Script {
         kinds: &Kinds,
         lists: &mut Interner,
     ) {
-        let mut buf: Vec<u32> = Vec::new();
-        self.clear();
-        let mut prev: WorkVec = [0; rmap_core::locks::WORK_KINDS];
-        let price = |w: &WorkVec, prev: &WorkVec| {
-            let mut d = *w;
-            for (x, p) in d.iter_mut().zip(prev) {
-                *x -= p;
-            }
-            costs.of_work(&d)
-        };
-        let mut walk_depth = 0u32;
-        let mut i = 0;
-        while i < events.len() {
-            let e = &events[i];
-            let Some(kind) = kinds.kinds[e.acq.class as usize] else {
-                i += 1;
-                continue;
-            };
-            if walk_depth > 0 {
-                let n = probe_run(&events[i..]);
-                if n >= RUN_MIN {
-                    let before = price(&e.work, &prev);
-                    let hi = e.acq.inst & !0xffff_ffff;
-                    buf.clear();
-                    buf.extend((0..n).map(|k| events[i + 2 * k].acq.inst as u32));
-                    let last = &events[i + 2 * n - 1];
-                    let inner = price(&last.work, &e.work);
-                    prev = last.work;
-                    self.runs.push(Run {
-                        inner,
-                        hi,
-                        ids: lists.intern(&buf),
-                    });
-                    self.steps.push(Step {
-                        key: key_of(e.acq.class, hi),
-                        before,
-                        release_at: self.runs.len() as u32 - 1,
-                        flags: flag::PROBES | flag::TRY,
-                        kind: crate::costs::kind_index(kind) as u8,
-                    });
-                    i += 2 * n;
-                    continue;
-                }
-            }
-            let before = price(&e.work, &prev);
-            prev = e.work;
-            if e.acquire {
-                if e.walk {
-                    walk_depth += 1;
-                }
-                self.acquire(kind, e.acq, e.walk, before);
-                if spins_on_owner(kinds.era, kind, e.acq.mode == Mode::Shared) {
-                    self.adaptive();
-                }
-            } else {
-                if e.walk {
-                    walk_depth = walk_depth.saturating_sub(1);
-                }
-                self.release(kind, e.acq, e.walk, before);
-            }
-            i += 1;
+        let mut b = Builder::new(costs.clone(), *kinds);
+        std::mem::swap(&mut b.lists, lists);
+        for e in events {
+            b.push(e);
         }
-        self.tail = price(total, &prev);
-        self.link();
+        b.finish(total, self);
+        std::mem::swap(&mut b.lists, lists);
     }
 
     /// The total work time, without lock operations or waiting.
@@ -349,30 +291,170 @@ impl Script {
     }
 }
 
-/// How many probe pairs start `ev`: a page-table-lock trylock of the same
-/// high bits (split or not) released by the very next event, again and
-/// again.
-fn probe_run(ev: &[LockEvent]) -> usize {
-    let Some(first) = ev.first() else {
-        return 0;
-    };
-    let hi = first.acq.inst & !0xffff_ffff;
-    let mut n = 0;
-    while let (Some(a), Some(r)) = (ev.get(2 * n), ev.get(2 * n + 1)) {
-        let pair = a.acquire
-            && a.acq.try_
-            && a.acq.class == LockClass::Ptl
-            && !a.walk
-            && a.acq.inst & !0xffff_ffff == hi
-            && !r.acquire
-            && r.acq.class == LockClass::Ptl
-            && r.acq.inst == a.acq.inst;
-        if !pair {
-            break;
+/// Builds an op's script from its events as they come (the model's
+/// [`EventSink`]): classes the era lacks (none are recorded) are skipped,
+/// and runs of at least [`RUN_MIN`] page-table-lock trylocks inside a walk,
+/// each released by the very next event, become one [`flag::PROBES`] step.
+#[derive(Debug)]
+pub struct Builder {
+    costs: Costs,
+    kinds: Kinds,
+    pub lists: Interner,
+    script: Script,
+    /// Work at the last step.
+    prev: WorkVec,
+    walk_depth: u32,
+    /// A probe's acquisition waiting for its release.
+    pending: Option<LockEvent>,
+    /// The current run: its pairs while short, its ids always.
+    pairs: Vec<(LockEvent, LockEvent)>,
+    ids: Vec<u32>,
+    run_hi: u64,
+    run_last: WorkVec,
+}
+
+impl Builder {
+    pub fn new(costs: Costs, kinds: Kinds) -> Builder {
+        Builder {
+            costs,
+            kinds,
+            lists: Interner::default(),
+            script: Script::default(),
+            prev: [0; rmap_core::locks::WORK_KINDS],
+            walk_depth: 0,
+            pending: None,
+            pairs: Vec::new(),
+            ids: Vec::new(),
+            run_hi: 0,
+            run_last: [0; rmap_core::locks::WORK_KINDS],
         }
-        n += 1;
     }
-    n
+
+    fn price(&self, w: &WorkVec, from: &WorkVec) -> Time {
+        let mut d = *w;
+        for (x, p) in d.iter_mut().zip(from) {
+            *x -= p;
+        }
+        self.costs.of_work(&d)
+    }
+
+    /// One event of the op, in order.
+    pub fn push(&mut self, e: &LockEvent) {
+        let Some(kind) = self.kinds.kinds[e.acq.class as usize] else {
+            return;
+        };
+        if let Some(a) = self.pending.take() {
+            if !e.acquire && e.acq.class == a.acq.class && e.acq.inst == a.acq.inst {
+                let hi = a.acq.inst & !0xffff_ffff;
+                if !self.ids.is_empty() && hi != self.run_hi {
+                    self.flush_run();
+                }
+                self.run_hi = hi;
+                self.ids.push(a.acq.inst as u32);
+                if self.pairs.len() < RUN_MIN {
+                    self.pairs.push((a, *e));
+                }
+                self.run_last = e.work;
+                return;
+            }
+            self.flush_run();
+            self.emit(&a);
+        }
+        if self.walk_depth > 0
+            && e.acquire
+            && e.acq.try_
+            && e.acq.class == LockClass::Ptl
+            && !e.walk
+        {
+            self.pending = Some(*e);
+            return;
+        }
+        self.flush_run();
+        let _ = kind;
+        self.emit(e);
+    }
+
+    /// One plain step.
+    fn emit(&mut self, e: &LockEvent) {
+        let kind = self.kinds.kinds[e.acq.class as usize].expect("a known class");
+        let before = self.price(&e.work, &self.prev);
+        self.prev = e.work;
+        if e.acquire {
+            if e.walk {
+                self.walk_depth += 1;
+            }
+            self.script.acquire(kind, e.acq, e.walk, before);
+            if spins_on_owner(self.kinds.era, kind, e.acq.mode == Mode::Shared) {
+                self.script.adaptive();
+            }
+        } else {
+            if e.walk {
+                self.walk_depth = self.walk_depth.saturating_sub(1);
+            }
+            self.script.release(kind, e.acq, e.walk, before);
+        }
+    }
+
+    /// End the current run: one step when long, its pairs when short.
+    fn flush_run(&mut self) {
+        if self.ids.is_empty() {
+            return;
+        }
+        if self.ids.len() < RUN_MIN {
+            let pairs = std::mem::take(&mut self.pairs);
+            for (a, r) in &pairs {
+                self.emit(a);
+                self.emit(r);
+            }
+            self.pairs = pairs;
+        } else {
+            let (a, _) = self.pairs[0];
+            let kind = self.kinds.kinds[a.acq.class as usize].expect("a known class");
+            let before = self.price(&a.work, &self.prev);
+            let inner = self.price(&self.run_last, &a.work);
+            self.prev = self.run_last;
+            let ids = self.lists.intern(&self.ids);
+            self.script.runs.push(Run {
+                inner,
+                hi: self.run_hi,
+                ids,
+            });
+            self.script.steps.push(Step {
+                key: key_of(a.acq.class, self.run_hi),
+                before,
+                release_at: self.script.runs.len() as u32 - 1,
+                flags: flag::PROBES | flag::TRY,
+                kind: crate::costs::kind_index(kind) as u8,
+            });
+        }
+        self.pairs.clear();
+        self.ids.clear();
+    }
+
+    /// The op is over, its total work `total`: the script goes to `out`
+    /// (whose buffers the builder keeps for the next op).
+    pub fn finish(&mut self, total: &WorkVec, out: &mut Script) {
+        if let Some(a) = self.pending.take() {
+            self.flush_run();
+            self.emit(&a);
+        }
+        self.flush_run();
+        self.script.tail = self.price(total, &self.prev);
+        self.script.link();
+        std::mem::swap(&mut self.script, out);
+        self.script.clear();
+        self.prev = [0; rmap_core::locks::WORK_KINDS];
+        self.walk_depth = 0;
+    }
+}
+
+impl EventSink for Builder {
+    fn event(&mut self, e: &LockEvent) {
+        self.push(e);
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
 }
 
 #[cfg(test)]

@@ -88,3 +88,35 @@ fn a_family_wide_walk_is_one_probe_run_per_walk() {
         s.steps.len()
     );
 }
+
+#[test]
+fn two_runs_of_a_scaling_scenario_give_identical_rows() {
+    let form = rmap_traces::scenario::resolve("aim7").unwrap()[0];
+    let costs = Costs::default_table();
+    for spec in ["anonvma:andrea-2.6.7", "anonvma:linux", "pte-chain:rik"] {
+        let a = rmap_vcpu::suite::run_form(&form, 4, spec, &costs).unwrap();
+        let b = rmap_vcpu::suite::run_form(&form, 4, spec, &costs).unwrap();
+        assert_eq!(
+            rmap_vcpu::suite::values(&a, 1.0),
+            rmap_vcpu::suite::values(&b, 1.0),
+            "{spec}"
+        );
+        assert!(a.report.worker_ops > 0 && a.report.makespan > 0);
+    }
+}
+
+#[test]
+fn every_scaling_scenario_runs_on_every_preset() {
+    let costs = Costs::default_table();
+    for form in rmap_traces::scenario::all_forms()
+        .into_iter()
+        .filter(|f| f.is_scaling())
+    {
+        for spec in rmap_registry::all_specs() {
+            let o = rmap_vcpu::suite::run_form(&form, 2, &spec, &costs)
+                .unwrap_or_else(|e| panic!("{} on {spec}: {e}", form.full_name()));
+            assert_eq!(o.op_errors, 0, "{} on {spec}", form.full_name());
+            assert!(o.report.worker_ops > 0);
+        }
+    }
+}

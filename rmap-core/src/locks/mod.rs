@@ -398,6 +398,18 @@ pub struct LockEvent {
     pub walk: bool,
 }
 
+/// Receives each event of [`LockRecording::Events`] as it is recorded,
+/// instead of the event list (see [`LockRecorder::set_sink`]): the
+/// virtual-CPU engine prices events into its script as they come, so that
+/// an op that records millions of events (a reclaim walking a family of
+/// thousands of processes) never holds them all.
+pub trait EventSink: std::any::Any + Send + Sync + std::fmt::Debug {
+    /// One acquisition or release, in order.
+    fn event(&mut self, e: &LockEvent);
+    /// For the owner to get its sink back.
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
+}
+
 /// Per-class statistics, as `stats all` reports them.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
 pub struct ClassStats {
@@ -448,6 +460,8 @@ pub struct LockRecorder {
     events: Vec<LockEvent>,
     /// Acquisitions recorded now are a reclaim walk's own locks.
     walk_marking: bool,
+    /// Where events go instead of `events`, if set.
+    sink: Option<Box<dyn EventSink>>,
     /// The first broken rule, for `validate`.
     violation: Option<String>,
 }
@@ -469,6 +483,7 @@ impl LockRecorder {
             per_instance: Default::default(),
             events: Vec::new(),
             walk_marking: false,
+            sink: None,
             violation: None,
         }
     }
@@ -558,12 +573,27 @@ impl LockRecorder {
         for (w, s) in work.iter_mut().zip(self.op_start) {
             *w -= s;
         }
-        self.events.push(LockEvent {
+        let e = LockEvent {
             acq,
             acquire,
             work,
             walk: self.walk_marking,
-        });
+        };
+        match &mut self.sink {
+            Some(s) => s.event(&e),
+            None => self.events.push(e),
+        }
+    }
+
+    /// Send the events of [`LockRecording::Events`] to `sink` from now on
+    /// (the event list stays empty), or back to the list with `None`.
+    pub fn set_sink(&mut self, sink: Option<Box<dyn EventSink>>) {
+        self.sink = sink;
+    }
+
+    /// The sink, if one is set.
+    pub fn sink_mut(&mut self) -> Option<&mut dyn EventSink> {
+        self.sink.as_deref_mut()
     }
 
     /// Mark the acquisitions and releases recorded from now on as a
@@ -627,7 +657,8 @@ impl LockRecorder {
         }
     }
 
-    /// The current op's events (empty unless recording `Events`).
+    /// The current op's events (empty unless recording `Events` without a
+    /// sink).
     pub fn events(&self) -> &[LockEvent] {
         &self.events
     }

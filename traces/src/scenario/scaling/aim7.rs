@@ -29,8 +29,9 @@ pub(super) fn users(n: u64) -> u64 {
 }
 
 /// `aim7` at `n` CPUs. Process 1 (the root) writes a 16-page heap during
-/// setup. CPU `c` forks its leader `2 + c` from the root, then forks each
-/// of its users (`u = c, c + n, ...`) from the leader; a user COW-writes
+/// setup, and forks a leader `2 + c` for each CPU `c` (so that every CPU
+/// starts at once, not queued on the root's `mmap_lock`). CPU `c` forks
+/// each of its users (`u = c, c + n, ...`) from the leader; a user COW-writes
 /// the whole heap, so that every page it maps is its own (the pages
 /// Rik van Riel's AIM7 report found walked through the whole family's
 /// list). Then, twice, each user forks a grandchild, which COW-writes one
@@ -56,7 +57,7 @@ pub(super) fn aim7(variant: &str, n: u64) -> Result<Workload, String> {
         let grandchild = (2 + n + p + c) as Pid;
         let mine: Vec<u64> = (c..p).step_by(n as usize).collect();
         let user = |u: u64| (2 + n + u) as Pid;
-        o.fork(1, leader);
+        setup.fork(1, leader);
         for &u in &mine {
             o.fork(leader, user(u));
             o.touch(user(u), BASE, HEAP * PG, true);

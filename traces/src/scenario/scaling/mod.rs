@@ -85,7 +85,7 @@ pub static SCALING: &[Scenario] = &[
     Scenario {
         name: "aim7",
         variants: no_variants,
-        about: "a fork family: per CPU a leader forked from one root, 30 users per CPU (up to 30,000) each forked from its leader, COW-writing the root's 16-page heap, then forking and reaping a grandchild that writes a page, twice; RAM is short of the peak by 5% of the anonymous pages (64 to 4096), so direct reclaim and kswapd walk all the time",
+        about: "a fork family: per CPU a leader forked from one root during setup, 30 users per CPU (up to 30,000) each forked from its leader, COW-writing the root's 16-page heap, then forking and reaping a grandchild that writes a page, twice; RAM is short of the peak by 5% of the anonymous pages (64 to 4096), so direct reclaim and kswapd walk all the time",
         exposes: "the AIM7 collapse: one family-wide anon_vma lock held for walks of every process against per-process anon_vmas, the root lock, the mutex and the rwsem",
         size_unit: CPUS_UNIT,
         tiny_size: 2,

@@ -34,7 +34,7 @@ fn aim7_has_a_thousand_processes_at_64_cpus_and_30000_at_most() {
     let f = &SCALING[0];
     let w = (f.build)("", 64).unwrap();
     let forks = w.iter().filter(|o| o.name() == "fork").count() as u64;
-    // a leader and its users per CPU, and two grandchildren per user
+    // a leader per CPU, and per user the user and two grandchildren
     assert_eq!(forks, 64 + 3 * aim7::users(64));
 }
 
