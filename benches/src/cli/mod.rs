@@ -171,6 +171,18 @@ pub enum Cmd {
         #[arg(long)]
         costs: Option<PathBuf>,
     },
+    /// Measure this host's costs for the virtual-CPU engine: the model's
+    /// own cost per unit of work, and real lock costs with real threads
+    /// (parking_lot Mutex and RwLock, a spinlock); write a cost file that
+    /// `run --costs FILE` and `vcpu --costs FILE` use.
+    Calibrate {
+        /// Write the cost file here (default: standard output).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Fewer repetitions: seconds instead of about a minute.
+        #[arg(long)]
+        quick: bool,
+    },
     /// Turn an `strace -f` log into a trace (docs/strace-import.md): the
     /// memory and process calls become ops, and page accesses, which strace
     /// cannot see, follow the access policy below.
@@ -290,6 +302,7 @@ pub fn run(cli: Cli) -> i32 {
             out,
         } => kernel::kernel_bench(fork_sizes, fault_sizes, reps, out),
         Cmd::Backends => backends::backends(),
+        Cmd::Calibrate { out, quick } => vcpu::calibrate(out.as_deref(), quick),
         Cmd::Vcpu {
             scenario,
             cpus,

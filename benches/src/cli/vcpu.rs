@@ -37,3 +37,40 @@ pub(super) fn vcpu(scenario: &str, cpus: u64, backend: &str, costs: Option<&Path
         }
     }
 }
+
+/// `rmap-bench calibrate`: write this host's cost file to `out` (or
+/// standard output). Exit status 2 when a measurement or the write fails.
+pub(super) fn calibrate(out: Option<&Path>, quick: bool) -> i32 {
+    let run = || -> Result<String, String> {
+        let f =
+            rmap_vcpu::calibrate::calibrate(rmap_vcpu::calibrate::Options { quick }, &mut |m| {
+                eprintln!("calibrate: {m}")
+            })?;
+        let text = serde_json::to_string_pretty(&f).map_err(|e| e.to_string())? + "\n";
+        // the file must load as a cost table
+        Costs::from_json(&text, "the calibrated table")?;
+        Ok(text)
+    };
+    match run() {
+        Ok(text) => match out {
+            Some(p) => match crate::output::write_file_atomic(p, text.as_bytes()) {
+                Ok(()) => {
+                    eprintln!("calibrate: wrote {}", p.display());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("rmap-bench calibrate: {e}");
+                    2
+                }
+            },
+            None => {
+                print!("{text}");
+                0
+            }
+        },
+        Err(e) => {
+            eprintln!("rmap-bench calibrate: {e}");
+            2
+        }
+    }
+}

@@ -285,7 +285,14 @@ fn kernel_beside(s: &mut String, t: &Table, forms: &[String], bks: &[String]) {
     }
     let shown: Vec<&String> = bks
         .iter()
-        .filter(|b| ["anonvma:linux", "anonvma:avc-2.6.34", "anonvma:andrea-2.6.7"].contains(&b.as_str()))
+        .filter(|b| {
+            [
+                "anonvma:linux",
+                "anonvma:avc-2.6.34",
+                "anonvma:andrea-2.6.7",
+            ]
+            .contains(&b.as_str())
+        })
         .collect();
     let _ = write!(s, "| shape | kernel (real processes) |");
     for b in &shown {
@@ -297,10 +304,15 @@ fn kernel_beside(s: &mut String, t: &Table, forms: &[String], bks: &[String]) {
         let _ = write!(
             s,
             "| {f} | {} |",
-            t.get(f, 2, KERNEL_BACKEND, SPEEDUP).map_or("–".into(), human)
+            t.get(f, 2, KERNEL_BACKEND, SPEEDUP)
+                .map_or("–".into(), human)
         );
         for b in &shown {
-            let _ = write!(s, " {} |", t.get(f, 2, b, SPEEDUP).map_or("–".into(), human));
+            let _ = write!(
+                s,
+                " {} |",
+                t.get(f, 2, b, SPEEDUP).map_or("–".into(), human)
+            );
         }
         let _ = writeln!(s);
     }

@@ -52,7 +52,15 @@ pub(super) fn libc_storm(variant: &str, n: u64) -> Result<Workload, String> {
                 let at = BASE + l * STRIDE * PG;
                 o.map(child, at, TEXT * PG, RX, false, false, Some((&name, 0)));
                 let ro = at + TEXT * PG;
-                o.map(child, ro, RODATA * PG, RO, false, false, Some((&name, TEXT * PG)));
+                o.map(
+                    child,
+                    ro,
+                    RODATA * PG,
+                    RO,
+                    false,
+                    false,
+                    Some((&name, TEXT * PG)),
+                );
                 let data = ro + RODATA * PG;
                 let off = (TEXT + RODATA) * PG;
                 o.map(child, data, DATA * PG, RW, false, false, Some((&name, off)));

@@ -44,15 +44,7 @@ pub(super) fn page_fault(variant: &str, n: u64) -> Result<Workload, String> {
         for _ in 0..ITERS {
             match file {
                 None => o.anon(pid, BASE, PAGES * PG, RW),
-                Some(shared) => o.map(
-                    pid,
-                    BASE,
-                    PAGES * PG,
-                    RW,
-                    shared,
-                    false,
-                    Some((&name, 0)),
-                ),
+                Some(shared) => o.map(pid, BASE, PAGES * PG, RW, shared, false, Some((&name, 0))),
             }
             o.touch(pid, BASE, PAGES * PG, true);
             o.0.push(rmap_core::Op::Munmap {
