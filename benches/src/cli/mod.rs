@@ -154,6 +154,11 @@ pub enum Cmd {
         reps: u32,
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Scaling shapes to run with 1 and 2 real processes,
+        /// comma-separated: page-fault/page_fault1, aim7 (their speedup
+        /// sits beside the virtual-CPU engine's at 2 CPUs).
+        #[arg(long, value_delimiter = ',')]
+        scaling: Vec<String>,
     },
     /// Run one scaling scenario (size = virtual CPUs) on the virtual-CPU
     /// engine and print a lock_stat-like table: per lock class,
@@ -300,7 +305,8 @@ pub fn run(cli: Cli) -> i32 {
             fault_sizes,
             reps,
             out,
-        } => kernel::kernel_bench(fork_sizes, fault_sizes, reps, out),
+            scaling,
+        } => kernel::kernel_bench(fork_sizes, fault_sizes, reps, out, scaling),
         Cmd::Backends => backends::backends(),
         Cmd::Calibrate { out, quick } => vcpu::calibrate(out.as_deref(), quick),
         Cmd::Vcpu {

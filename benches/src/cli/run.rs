@@ -161,8 +161,31 @@ fn kernel_rows(opts: &SuiteOptions) -> Vec<Row> {
         sizes(rmap_kernel::bench::FORK_STORM),
         sizes(rmap_kernel::bench::FAULT_STORM),
     );
+    // the scaling shapes the live kernel also runs, with 1 and 2 processes
+    #[cfg(target_os = "linux")]
+    let live: Vec<String> = rmap_kernel::bench::scaling::SHAPES
+        .iter()
+        .filter(|s| opts.forms.iter().any(|f| f.full_name() == **s))
+        .map(|s| s.to_string())
+        .collect();
+    #[cfg(target_os = "linux")]
+    let scaling_rows = if live.is_empty() {
+        Vec::new()
+    } else {
+        rmap_kernel::bench::scaling::run(&live, opts.reps.min(3), &mut |m: &str| {
+            eprintln!("kernel-bench: {m}")
+        })
+        .unwrap_or_else(|e| {
+            eprintln!(
+                "rmap-bench run: the live-kernel scaling runs failed, their rows are left out: {e}"
+            );
+            Vec::new()
+        })
+    };
+    #[cfg(not(target_os = "linux"))]
+    let scaling_rows = Vec::new();
     if fork.is_empty() && fault.is_empty() {
-        return Vec::new();
+        return scaling_rows;
     }
     match rmap_kernel::bench::run(
         &KernelBenchOptions {
@@ -172,12 +195,15 @@ fn kernel_rows(opts: &SuiteOptions) -> Vec<Row> {
         },
         &mut |m: &str| eprintln!("kernel-bench: {m}"),
     ) {
-        Ok(rows) => rows,
+        Ok(mut rows) => {
+            rows.extend(scaling_rows);
+            rows
+        }
         Err(e) => {
             eprintln!(
                 "rmap-bench run: the live-kernel benchmark failed, its rows are left out: {e}"
             );
-            Vec::new()
+            scaling_rows
         }
     }
 }

@@ -126,6 +126,8 @@ use rmap_metrics::{KERNEL_BACKEND, Metric, Row};
 #[cfg(target_os = "linux")]
 mod measure;
 #[cfg(target_os = "linux")]
+pub mod scaling;
+#[cfg(target_os = "linux")]
 mod storm;
 #[cfg(target_os = "linux")]
 mod wire;
