@@ -46,7 +46,8 @@
 //! already held in the protocol's order; every acquired class is declared
 //! by the protocol.
 
-use std::collections::HashMap;
+mod instances;
+use instances::InstanceCounts;
 
 use serde::Serialize;
 
@@ -456,7 +457,7 @@ pub struct LockRecorder {
     /// Work at the start of the current op.
     op_start: WorkVec,
     stats: [ClassStats; CLASSES],
-    per_instance: [HashMap<u64, u64>; CLASSES],
+    per_instance: [InstanceCounts; CLASSES],
     events: Vec<LockEvent>,
     /// Acquisitions recorded now are a reclaim walk's own locks.
     walk_marking: bool,
@@ -532,9 +533,7 @@ impl LockRecorder {
         if acq.mode == Mode::Shared && self.proto.order[r as usize].kind == LockKind::Rwsem {
             s.shared += 1;
         }
-        *self.per_instance[acq.class as usize]
-            .entry(acq.inst)
-            .or_insert(0) += 1;
+        self.per_instance[acq.class as usize].bump(acq.inst);
         self.held.push(Held {
             acq,
             at: self.total(),
@@ -702,13 +701,8 @@ impl LockRecorder {
                 let c = spec.class as usize;
                 let s = self.stats[c];
                 let inst = &self.per_instance[c];
-                // deterministic whatever the hash order: most acquisitions,
-                // then the lowest id
-                let busiest = inst
-                    .iter()
-                    .map(|(&id, &n)| (n, std::cmp::Reverse(id)))
-                    .max()
-                    .map(|(n, std::cmp::Reverse(id))| (id, n));
+                // most acquisitions, then the lowest id
+                let busiest = inst.busiest();
                 let top = busiest.map_or(0, |(_, n)| n);
                 let top_share = if s.acquired == 0 {
                     0.0
@@ -722,7 +716,7 @@ impl LockRecorder {
                         acquired: s.acquired,
                         shared: s.shared,
                         failed_trylocks: s.failed_trylocks,
-                        instances: inst.len() as u64,
+                        instances: inst.len(),
                         top_share,
                         busiest: busiest.map(|(id, _)| id),
                         hold_units: s.hold_units,
