@@ -279,7 +279,7 @@ fn kernel_beside(s: &mut String, t: &Table, forms: &[String], bks: &[String]) {
     if with_kernel.is_empty() {
         let _ = writeln!(
             s,
-            "No live-kernel scaling rows in this run (`rmap-bench kernel-bench --scaling page-fault,aim7 --out DIR` adds them).\n"
+            "No live-kernel scaling rows in this run (`rmap-bench kernel-bench --scaling page-fault/page_fault1,aim7 --out DIR` adds them).\n"
         );
         return;
     }
