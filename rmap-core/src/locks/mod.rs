@@ -778,6 +778,7 @@ mod tests {
         assert_eq!(r.class_stats(LockClass::MmapLock).shared, 1);
         assert_eq!(r.events().len(), 4);
         assert!(r.events().iter().all(|e| !e.walk));
+        assert_eq!(r.events()[1].work[WorkKind::VmaVisit as usize], 2);
         // a walk's own locks carry the mark, acquisition and release
         r.begin_op();
         r.mark_walk(true);
@@ -791,7 +792,6 @@ mod tests {
             r.events().iter().map(|e| e.walk).collect::<Vec<_>>(),
             [true, true]
         );
-        assert_eq!(r.events()[1].work[WorkKind::VmaVisit as usize], 2);
         // an undeclared class is not recorded
         assert!(!r.acquire(Acq::excl(LockClass::AnonVma, 7)));
         // the wrong order is a violation, a trylock is not
