@@ -103,7 +103,7 @@ pub struct Costs {
 pub const DEFAULT_JSON: &str = include_str!("../costs.json");
 
 fn ps(name: &str, ns: f64) -> Result<Time, String> {
-    if !ns.is_finite() || ns < 0.0 || ns > 1e12 {
+    if !ns.is_finite() || !(0.0..=1e12).contains(&ns) {
         return Err(format!(
             "cost `{name}` = {ns}: expected a number of nanoseconds from 0 to 1e12"
         ));

@@ -23,6 +23,7 @@
 //!   done under it in the model (the model's state is not changed: it
 //!   did that work; only the timing skips it);
 //! - a release costs the kind's `release` and hands the lock over.
+//!
 //! An op ends after its last step and the work after it; the CPU's next op
 //! starts then (plus `op_ns` for entering it). Reclaimers (kswapd) sleep
 //! when the source says they have nothing to do and are woken when an op
