@@ -301,24 +301,6 @@ impl AnonVmaRmap {
     }
 
     /// `new` carries a copy of `orig`'s word (a split, or a move's new
-    /// VMA) and covers some of its pages: link it where `orig` is linked.
-    fn clone_into(&mut self, ctx: &mut Ctx, orig: VmaId, new: VmaId) {
-        if id_of(ctx.vmas[orig].anon).is_none() {
-            return;
-        }
-        match self.p.era {
-            Era::Family => {
-                let av = Self::own(ctx, orig).expect("own");
-                let l = self.lock_av(ctx, av);
-                self.link(ctx, new, av);
-                self.avs[av as usize].num_active_vmas += 1;
-                ctx.unlock(l);
-            }
-            Era::Chains => self.clone_chain(ctx, new, orig),
-        }
-    }
-
-    /// `new` carries a copy of `orig`'s word (a split, or a move's new
     /// VMA) and covers some of its pages: link it where `orig` is linked
     /// (2.6.7: `__insert_vm_struct` -> `__anon_vma_link`, at the head).
     fn clone_into(&mut self, ctx: &mut Ctx, orig: VmaId, new: VmaId) {
