@@ -301,10 +301,9 @@ stats all
     let out = run_trace(ObjRmap::with_preset("anonmm").unwrap(), swap).unwrap();
     assert!(!out.contains(" failed: "), "{out}");
     let lines: Vec<&str> = out.lines().filter(|l| l.contains("counters")).collect();
-    let swapped: u64 =
-        serde_json::from_str::<serde_json::Value>(lines[0]).unwrap()["swap_used"]
-            .as_u64()
-            .unwrap();
+    let swapped: u64 = serde_json::from_str::<serde_json::Value>(lines[0]).unwrap()["swap_used"]
+        .as_u64()
+        .unwrap();
     assert_eq!(swapped, 16, "{out}");
     // no copy at the move (swap entries); one per page the second mm
     // swapped in while the first mapped it at its new address

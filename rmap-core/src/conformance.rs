@@ -647,6 +647,21 @@ dump 1
 /// kernel does not have).
 pub const EMULATED: &[(&str, &str)] = &[
     (
+        // the emulated remap split the shared mapping in two VMAs (file
+        // pages 3, then 1-3); the 6.17+ multi-VMA move keeps them apart
+        "mremap-files-nonlinear-guards-prots",
+        "dump 1
+100000100000-100000101000 rw-s 00003000 f
+100000101000-100000104000 rw-s 00001000 f
+100000200000-100000206000 rw-p 00004000 f
+100000300000-100000304000 rw-p 00000000
+100000400000-100000404000 rw-p 00000000
+err 23 touch EFAULT
+err 24 touch EFAULT
+err 25 touch EFAULT
+",
+    ),
+    (
         "edge-errnos-and-nonlinear-guards",
         "err 4 remap EOVERFLOW
 err 15 mmap ENOMEM

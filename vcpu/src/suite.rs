@@ -136,7 +136,9 @@ pub fn rows(form: &Form, cpus: u64, spec: &str) -> Result<Vec<Row>, String> {
     // Virtual time is exact: one sample, no interval.
     Ok(values(&out, speedup)
         .into_iter()
-        .map(|(metric, value)| Row::from_samples(&key, metric.name, metric.unit, &[value], 1, false))
+        .map(|(metric, value)| {
+            Row::from_samples(&key, metric.name, metric.unit, &[value], 1, false)
+        })
         .collect())
 }
 

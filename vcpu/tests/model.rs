@@ -67,10 +67,13 @@ fn a_family_wide_walk_is_one_probe_run_per_walk() {
         .filter(|x| x.is(flag::WALK) && x.is(flag::ACQUIRE))
         .count();
     assert!(walks >= 32, "{walks} walks");
-    // every walk visits the 201 VMAs of the family: a probe each
+    // a walk goes down the family's list of 201 VMAs, a probe each, until
+    // it has found every mapping of the page (2.6.7's walks stop when the
+    // mapcount reaches zero): a page only one child maps is found halfway
+    // down on average
     let probes: usize = s.runs.iter().map(|r| r.ids.len()).sum();
     assert!(
-        probes >= 190 * walks / 2, // two walk locks per walk (page_map_lock, anon_vma)
+        probes >= 90 * walks / 2, // two walk locks per walk (page_map_lock, anon_vma)
         "{probes} probes, {} steps, {walks} walks",
         s.steps.len()
     );

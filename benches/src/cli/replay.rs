@@ -241,7 +241,8 @@ mod tests {
         let big = "mmap 1 0x100000000000 2G rw- shared\ntouch 1 0x100000000000 2G w\n";
         let w = scan_warning(&ops(big)).expect("a warning");
         assert!(w.contains("quadratic"), "{w}");
-        let small = "config ram=64M\nmmap 1 0x100000000000 64M rw- shared\ntouch 1 0x100000000000 64M w\n";
+        let small =
+            "config ram=64M\nmmap 1 0x100000000000 64M rw- shared\ntouch 1 0x100000000000 64M w\n";
         assert_eq!(scan_warning(&ops(small)), None);
     }
 }

@@ -204,8 +204,7 @@ pub fn measure<R: ReverseMap>(ops: &[Op], rmap: R) -> Result<RunResult, String> 
             Op::Mprotect { .. } => a.mprotect.add(dt, dw, 1),
             Op::Mremap { .. } => {
                 a.mremap_calls += 1;
-                a.mremap
-                    .add(dt, dw, sys.core.counters.ptes_moved - moved0)
+                a.mremap.add(dt, dw, sys.core.counters.ptes_moved - moved0)
             }
             Op::Reclaim { .. } => a
                 .reclaim
@@ -329,7 +328,10 @@ fn summarise_work<R: ReverseMap>(r: &mut RunResult, sys: &System<R>, a: &Acc) {
         r.push(MPROTECT_WORK_PER_CALL, v);
     }
     if a.mremap_calls > 0 {
-        r.push(MREMAP_WORK_PER_PAGE, a.mremap.work as f64 / a.mremap.count.max(1) as f64);
+        r.push(
+            MREMAP_WORK_PER_PAGE,
+            a.mremap.work as f64 / a.mremap.count.max(1) as f64,
+        );
     }
     if let Some(v) = per(&a.reclaim) {
         r.push(RECLAIM_WORK_PER_PAGE, v);

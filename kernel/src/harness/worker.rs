@@ -13,8 +13,7 @@ use rmap_core::PAGE_SIZE;
 
 use super::protocol::{
     CHUNK, K_DUMP, K_FORK, K_MADVISE, K_MMAP, K_MPROTECT, K_MREMAP, K_MUNMAP, K_NOP, K_REMAP,
-    K_TOUCH,
-    REQ_SIZE, Req, T_DATA, T_DONE,
+    K_TOUCH, REQ_SIZE, Req, T_DATA, T_DONE,
 };
 use crate::sys::{close_fds_except, die_with_parent, exit_now, write_all};
 
