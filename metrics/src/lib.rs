@@ -358,6 +358,9 @@ pub const FAILED_TRYLOCKS: Metric = neither("failed_trylocks", "count");
 pub const PAGES_SKIPPED: Metric = neither("pages_skipped", "pages");
 /// Virtual time until the last worker CPU finished.
 pub const VIRTUAL_NS: Metric = lower("virtual_ns", "ns");
+/// 1 when the run was cut at its window (`rmap_vcpu::suite::HORIZON_FACTOR`
+/// times the 1-CPU virtual time) before the workers' streams were done.
+pub const CUT_OFF: Metric = neither("cut_off", "bool");
 
 /// `lock_wait_share` of one lock class (`lock_wait_share_<class>`, the
 /// class names of `rmap_core::LockClass::name`).
@@ -413,6 +416,7 @@ pub const SCALING: &[Metric] = &[
     FAILED_TRYLOCKS,
     PAGES_SKIPPED,
     VIRTUAL_NS,
+    CUT_OFF,
     OP_ERRORS,
 ];
 

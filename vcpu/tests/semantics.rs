@@ -4,7 +4,7 @@
 
 use rmap_core::locks::{Acq, LockClass, LockKind};
 use rmap_vcpu::costs::{Costs, LockCost, Time};
-use rmap_vcpu::engine::{Next, Source, run};
+use rmap_vcpu::engine::{Next, Source, run, run_until};
 use rmap_vcpu::script::Script;
 
 /// op entry 1; lock operations free; hand-over 10 for spinning kinds, 500
@@ -344,4 +344,31 @@ fn a_run_of_probes_fails_where_another_cpu_holds_the_lock() {
     assert_eq!(r.failed_trylocks[B as usize], 1);
     assert_eq!(r.pages_skipped, 1);
     assert_eq!(r.inflight, (1 + 100 * check) + (1 + 9 * check));
+}
+
+/// A window: no op starts at or after the horizon; ops already started
+/// finish; the report says the run was cut.
+#[test]
+fn a_horizon_stops_new_ops_and_says_so() {
+    let k = LockKind::Spin;
+    let s = section(k, excl(A), 0, 100, 0);
+    // two CPUs, three ops each, on one lock: cpu 0 holds 1..101, cpu 1
+    // 111..211, cpu 0's second op starts at 101 and gets it at 221, ...
+    let make = || Scripts::new(vec![vec![s.clone(); 3], vec![s.clone(); 3]]);
+    let full = run(&mut make(), &costs()).unwrap();
+    assert!(!full.cut_off);
+    assert_eq!(full.worker_ops, 6);
+    let cut = run_until(&mut make(), &costs(), Some(150)).unwrap();
+    assert!(cut.cut_off);
+    // started before 150: both first ops (at 0) and cpu 0's second (at 101)
+    assert_eq!(cut.worker_ops, 3);
+    // cpu 0's second op waits for cpu 1's release at 211: 221..321
+    assert_eq!(cut.makespan, 321);
+    // a horizon past the end changes nothing
+    let late = run_until(&mut make(), &costs(), Some(full.makespan + 1)).unwrap();
+    assert!(!late.cut_off);
+    assert_eq!(
+        (late.worker_ops, late.makespan),
+        (full.worker_ops, full.makespan)
+    );
 }
