@@ -14,6 +14,10 @@
 //! | `linux` (default) | Linux 6.18: reuse needs no active VMA and fewer than two children; merges refused next to a VMA with a non-singular chain; a reused page moves to the VMA's anon_vma |
 //! | `unfaulted` | `linux` plus a flag bit in the VMA's anon word: guard install on a never-faulted VMA sets the flag instead of allocating an anon_vma; fork copies such a VMA's page tables; the first write fault replaces the flag by a real anon_vma; removing guards from the whole VMA clears it |
 //!
+//! Each preset also carries its era's VMA merge rules
+//! ([`MergeRules`]: NULL-or-equal in 2.6.7 and 2.6.34, the singular
+//! neighbour in 3.0-3.19, the fork-child rule in 6.18; `docs/merging.md`).
+//!
 //! Lifetimes follow `mm/rmap.c`: an anon_vma dies when no chain links to
 //! it; a root stays until its last descendant dies (each descendant holds a
 //! reference to it), so live counts match the kernel's slab counts.
@@ -36,8 +40,8 @@ use rmap_core::locks::era;
 use rmap_core::rmap::{MapAt, Objects, sizes};
 use rmap_core::walk::Walk;
 use rmap_core::{
-    Acq, AnonNeed, Cand, Core, Ctx, Errno, IMapShape, Lk, LockClass, LockProtocol, Pfn, Presets,
-    ReverseMap, VmaId, WorkKind, vma::vmf,
+    Acq, AnonNeed, Cand, Core, Ctx, Errno, IMapShape, Lk, LockClass, LockProtocol, MergeRules, Pfn,
+    Presets, ReverseMap, VmaId, WorkKind, vma::vmf,
 };
 
 mod check;
@@ -79,8 +83,13 @@ struct Preset {
     era: Era,
     share_neighbour: bool,
     reuse: Reuse,
-    /// Merge refused beside a VMA whose chain is not singular.
+    /// `find_mergeable_anon_vma` shares a neighbour's anon_vma only if the
+    /// neighbour's chain is singular (2.6.34 on).
     singular_rule: bool,
+    /// The era's VMA merge rules (the anonymous condition of
+    /// `is_mergeable_anon_vma`: NULL-or-equal in 2.6.7 and 2.6.34, the
+    /// singular neighbour in 3.0-3.19, the fork-child rule in 6.18).
+    merge: &'static MergeRules,
     /// A write that reuses an exclusive page moves it to the VMA's own
     /// anon_vma (`page_move_anon_rmap`).
     modern_pages: bool,
@@ -101,6 +110,7 @@ const AVC: Preset = Preset {
     unfaulted: false,
     locks: &era::V2_6_34,
     root_lock: RootLock::Own,
+    merge: &MergeRules::V2_6_34,
 };
 
 /// Linux 6.18.
@@ -114,6 +124,7 @@ const LINUX: Preset = Preset {
     unfaulted: false,
     locks: &era::V6_18,
     root_lock: RootLock::RootBatched,
+    merge: &MergeRules::V6_18,
 };
 
 /// 2.6.7's anon_vma (Andrea's design as merged, before rmap 40).
@@ -127,6 +138,7 @@ const ANDREA: Preset = Preset {
     unfaulted: false,
     locks: &era::V2_6_7,
     root_lock: RootLock::Own,
+    merge: &MergeRules::V2_6_7,
 };
 
 const PRESETS: [Preset; 9] = [
@@ -148,12 +160,14 @@ const PRESETS: [Preset; 9] = [
         name: "mutex-3.0",
         locks: &era::V3_0,
         root_lock: RootLock::RootBatched,
+        merge: &MergeRules::V3_0,
         ..AVC
     },
     Preset {
         name: "rwsem-3.8",
         locks: &era::V3_8,
         root_lock: RootLock::RootBatched,
+        merge: &MergeRules::V3_0,
         ..AVC
     },
     Preset {
@@ -162,6 +176,7 @@ const PRESETS: [Preset; 9] = [
         modern_pages: true,
         locks: &era::V3_19,
         root_lock: RootLock::RootBatched,
+        merge: &MergeRules::V3_0,
         ..AVC
     },
     Preset {
@@ -478,17 +493,18 @@ impl ReverseMap for AnonVmaRmap {
         core.vmas[vma].anon & !UNFAULTED
     }
 
-    fn can_merge_anon(&self, core: &Core, tgt: VmaId, src: Option<VmaId>) -> bool {
-        let t = self.anon_state(core, tgt);
-        let s = src.map_or(0, |s| self.anon_state(core, s));
-        let uncowed = |v: VmaId| {
-            self.p.singular_rule && self.anon_state(core, v) != 0 && self.chain_of(v).len() != 1
-        };
-        match (t, s) {
-            (0, 0) => true,
-            (0, _) => !uncowed(src.expect("src has state")),
-            (_, 0) => !uncowed(tgt),
-            (a, b) => a == b,
+    fn merge_rules(&self) -> &'static MergeRules {
+        self.p.merge
+    }
+
+    fn anon_chain_len(&self, core: &Core, vma: VmaId) -> usize {
+        if Self::own(core, vma).is_none() {
+            return 0;
+        }
+        match self.p.era {
+            // a 2.6.7 VMA is on one list: there is no chain to count
+            Era::Family => 1,
+            Era::Chains => self.chain_of(vma).len(),
         }
     }
 

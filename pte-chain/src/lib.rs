@@ -32,6 +32,7 @@
 //! exactly one entry.
 
 use rmap_core::locks::era;
+use rmap_core::merge_rules::MergeRules;
 use rmap_core::pgtable::PtePtr;
 use rmap_core::rmap::{MapAt, Objects};
 use rmap_core::walk::Walk;
@@ -380,6 +381,12 @@ impl ReverseMap for PteChain {
 
     fn lock_protocol(&self) -> &'static LockProtocol {
         &era::V2_6_0
+    }
+    /// 2.5/2.6.0 merging: no anonymous condition; mprotect merges private
+    /// anonymous VMAs only (Linux 2.6.0 `mm/mmap.c` `vma_merge`,
+    /// `mm/mprotect.c` `mprotect_attempt_merge`).
+    fn merge_rules(&self) -> &'static MergeRules {
+        &MergeRules::V2_6_0
     }
 
     fn page_add_anon(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt, _new_page: bool) {

@@ -110,6 +110,7 @@ impl<R: ReverseMap> System<R> {
                 file,
                 anon: 0,
                 merge_skipped: false,
+                obj_shared: false,
             });
             self.rmap.vma_link(&mut self.core.ctx(), id);
         }
