@@ -253,6 +253,10 @@ fn history_section(s: &mut String, t: &Table) {
             let _ = writeln!(s, "- *{}*: {}", c.statement, v.note);
         }
     }
+    let _ = writeln!(s, "\nWhere each claim comes from:\n");
+    for (c, _) in &checks {
+        let _ = writeln!(s, "- *{}*: {}", c.statement, c.source);
+    }
     let _ = writeln!(s);
 }
 

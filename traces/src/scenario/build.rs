@@ -109,6 +109,10 @@ impl Ops {
             access: if write { Access::Write } else { Access::Read },
         });
     }
+    /// `munmap`.
+    pub(super) fn munmap(&mut self, pid: Pid, addr: u64, len: u64) {
+        self.0.push(Op::Munmap { pid, addr, len });
+    }
     /// `mprotect`.
     pub(super) fn mprotect(&mut self, pid: Pid, addr: u64, len: u64, prot: Prot) {
         self.0.push(Op::Mprotect {

@@ -15,7 +15,7 @@
 //! builder uses (the op-stream writer, size checks, the seeded generator);
 //! the builders by theme: `fork` (fork-storm, fork-chain, cow-server),
 //! `files` (file-share, db-window, nonlinear), `layout` (uml, glibc-libs,
-//! heap-churn, remerge, guard-fork), `pressure` (reclaim-pressure,
+//! heap-churn, remerge, guard-fork), [`mach`] (mach-ext2fs), `pressure` (reclaim-pressure,
 //! fault-storm) and `real_program` (instances of a real program's trace).
 //!
 //! Invariants: every scenario maps inside the live-kernel window
@@ -30,6 +30,7 @@ mod build;
 mod files;
 mod fork;
 mod layout;
+pub mod mach;
 mod pressure;
 mod real_program;
 pub mod registry;

@@ -180,6 +180,18 @@ pub static SCENARIOS: &[Scenario] = &[
         build: heap_churn,
     },
     Scenario {
+        name: "mach-ext2fs",
+        variants: merge_variants,
+        about: "a Hurd ext2fs translator reading files: glibc's Hurd brk heap grown by vm_protect and trimmed by deallocate and remap, a growing node cache, transient reply, window and device buffers placed as GNU Mach places them",
+        exposes: "map entries left under old GNU Mach (prev) and the 2023 series (both), beside the Hurd's 5,000-20,000 -> 93",
+        size_unit: "files",
+        tiny_size: 16,
+        quick_sizes: &[2000],
+        full_sizes: &[2000, 8000, 20000],
+        key_metrics: &[VMAS_END, VMAS_PEAK, KERNEL_BYTES_PEAK, TIME_NS],
+        build: super::mach::mach_ext2fs,
+    },
+    Scenario {
         name: "remerge",
         variants: no_variants,
         about: "adjacent one-page regions with alternating protections, written one by one (in one process, and across a fork), then mprotected to one protection",
