@@ -35,7 +35,7 @@ impl AnonVmaRmap {
                 return Err(format!("anonvma: dead VMA {vma:?} still has a chain"));
             }
             for &av in chain {
-                if !self.avs[av as usize].live || !self.avs[av as usize].vmas.contains(&vma) {
+                if !self.avs[av as usize].live || !self.avs[av as usize].members.contains(vma) {
                     return Err(format!(
                         "anonvma: VMA {vma:?} links to anon_vma {av} that does not list it"
                     ));
@@ -63,14 +63,14 @@ impl AnonVmaRmap {
         let mut live = 0;
         for (i, a) in self.avs.iter().enumerate().filter(|(_, a)| a.live) {
             live += 1;
-            if !a.vmas.is_empty() {
+            if !a.members.is_empty() {
                 // an emptied anon_vma no longer counts as its parent's child
                 children[a.parent as usize] += 1;
             }
-            if a.root != i as u32 {
+            if a.root != i as u32 && self.p.root_refs {
                 descendants[a.root as usize] += 1;
             }
-            for &v in &a.vmas {
+            for v in a.members.iter() {
                 if !self.chain_of(v).contains(&(i as u32)) {
                     return Err(format!(
                         "anonvma: anon_vma {i} lists VMA {v:?} whose chain lacks it"

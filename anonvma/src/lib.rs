@@ -7,16 +7,47 @@
 //!
 //! | preset | what it adds |
 //! |---|---|
-//! | `andrea-2.6.7` | one anon_vma per VMA family: a list of VMAs; fork children join the parent's; a walk visits every VMA on the list |
-//! | `rmap40-2.6.7` | at the first write fault, share the anon_vma of an adjacent VMA that mprotect could make mergeable (next first, then previous) |
-//! | `avc-2.6.34` | `anon_vma_chain`: every child VMA gets its own anon_vma and links to all its ancestors'; COWed pages hang off the child's anon_vma, pages swapped in while still shared off the oldest one; a walk visits only the VMAs of the page's anon_vma whose range covers it |
+//! | `andrea-2.6.7` | Andrea Arcangeli's design as his -aa tree had it: one anon_vma per VMA family, a list of VMAs; fork children join the parent's; a walk visits every VMA on the list; a new mapping that a touching neighbour would merge with but for its flags takes that neighbour's anon_vma at mmap time |
+//! | `rmap40-2.6.7` | mainline 2.6.7 instead (rmap 39 + rmap 40): no mmap-time sharing; at the first write fault, share the anon_vma of an adjacent VMA that mprotect could make mergeable (next first, then previous) |
+//! | `avc-2.6.34` | `anon_vma_chain`: every child VMA gets its own anon_vma and links to all its ancestors'; COWed pages hang off the child's anon_vma, swapped-in pages off the chain's oldest one; a walk goes down the page's anon_vma's whole list |
+//! | `root-2.6.36` | the root anon_vma: its lock serves the whole tree, descendants pin it, pages not exclusive to a VMA go to it |
+//! | `mutex-3.0` | the anon_vma lock becomes a mutex, taken once per chain |
+//! | `rwsem-3.8` | a read-write semaphore, walks share it; the interval tree (3.7): a walk visits only the VMAs whose range covers the page |
 //! | `reuse-3.19` | at fork, reuse an anon_vma that no VMA and at most one child uses (degree < 2) instead of allocating one |
-//! | `linux` (default) | Linux 6.18: reuse needs no active VMA and fewer than two children; merges refused next to a VMA with a non-singular chain; a reused page moves to the VMA's anon_vma |
+//! | `linux` (default) | Linux 6.18: reuse needs no active VMA and fewer than two children; merges refused beside a fork child (a VMA with an anon_vma and a non-singular chain); a reused page moves to the VMA's anon_vma |
 //! | `unfaulted` | `linux` plus a flag bit in the VMA's anon word: guard install on a never-faulted VMA sets the flag instead of allocating an anon_vma; fork copies such a VMA's page tables; the first write fault replaces the flag by a real anon_vma; removing guards from the whole VMA clears it |
 //!
-//! Each preset also carries its era's VMA merge rules
-//! ([`MergeRules`]: NULL-or-equal in 2.6.7 and 2.6.34, the singular
-//! neighbour in 3.0-3.19, the fork-child rule in 6.18; `docs/merging.md`).
+//! Each preset's era facts are data ([`Preset`], module `presets`, with
+//! the source of each): the anon_vma list's order and whether the walk
+//! goes down the whole list or the interval tree; where neighbour sharing
+//! is decided; where swapped-in pages go; whether descendants pin the
+//! root; the lock protocol; how nonlinear mappings are handled; the
+//! object sizes. Every walk stops once it has found every mapping of the
+//! page (2.6.7's `mapcount` countdown, `try_to_unmap` at mapcount 0).
+//! Before 2.6.14 fork copied every VMA's page tables, so `andrea-2.6.7`
+//! and `rmap40-2.6.7` do (`page_dup_rmap`: a mapcount under
+//! `page_map_lock`, for file pages too).
+//!
+//! Corrections to the premises this was first built on (sources in the
+//! `presets` module): "rmap 40" is Hugh
+//! Dickins' mainline patch, and mainline 2.6.7 *does* share at the first
+//! write fault; Andrea's own code shared at mmap time. `list_add_tail`
+//! reached anon_vma lists in 2.6.18, not 2.6.17. The 2.6.34
+//! `anon_vma_chain` is 48 bytes (two of its four members are list heads),
+//! not 32. `page_move_anon_rmap` is already in 2.6.34; the root and its
+//! reference counting came in 2.6.36.
+//!
+//! Each preset carries its era's VMA merge rules ([`Preset::merge`]:
+//! NULL-or-equal in 2.6.7 and 2.6.34, the singular neighbour in
+//! 3.0-3.19, the fork-child rule in 6.18; `docs/merging.md`), which the
+//! core's one merge engine follows.
+//!
+//! Simplifications: the interval
+//! tree's order among VMAs of equal offset is their insertion order (Linux
+//! re-inserts a VMA whose range changes); a 2.6.7 VMA that takes another's
+//! anon_vma by a merge is linked right after it (`__anon_vma_merge`) also
+//! when the other survives (mprotect's boundary shift links the importer
+//! at the head).
 //!
 //! Lifetimes follow `mm/rmap.c`: an anon_vma dies when no chain links to
 //! it; a root stays until its last descendant dies (each descendant holds a
@@ -33,169 +64,19 @@
 //! own anon_vma is on its chain; every mapped anonymous page names a live
 //! anon_vma.
 
-use std::collections::BTreeSet;
-
-use rmap_core::frame::flags as pf;
-use rmap_core::locks::era;
-use rmap_core::rmap::{MapAt, Objects, sizes};
-use rmap_core::walk::Walk;
-use rmap_core::{
-    Acq, AnonNeed, Cand, Core, Ctx, Errno, IMapShape, Lk, LockClass, LockProtocol, MergeRules, Pfn,
-    Presets, ReverseMap, VmaId, WorkKind, vma::vmf,
-};
+use rmap_core::{Acq, Core, Ctx, Lk, LockClass, Pfn, VmaId, WorkKind, vma::vmf};
 
 mod check;
+mod hooks;
+mod members;
+mod presets;
+
+use members::{Members, Place};
+#[cfg(test)]
+use presets::PRESET_NAMES;
+pub use presets::{AnonWalk, Era, Preset, Reuse, RootLock, SwapIn};
 
 const UNFAULTED: u64 = 1;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Era {
-    /// 2.6.7: one list per family, no chains.
-    Family,
-    /// 2.6.34 and later: anon_vma_chain.
-    Chains,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Reuse {
-    None,
-    /// 3.19: `degree < 2` and not the source VMA's own anon_vma.
-    Degree,
-    /// today: `num_children < 2 && num_active_vmas == 0`.
-    Counters,
-}
-
-/// Which anon_vma instance an anon_vma operation locks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum RootLock {
-    /// Its own lock (2.6.7's family list, 2.6.34).
-    Own,
-    /// The root's lock, taken per anon_vma of a chain (2.6.36).
-    Root,
-    /// The root's lock, taken once for a run of anon_vmas with one root
-    /// (`lock_anon_vma_root`, 3.0 on).
-    RootBatched,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Preset {
-    name: &'static str,
-    era: Era,
-    share_neighbour: bool,
-    reuse: Reuse,
-    /// `find_mergeable_anon_vma` shares a neighbour's anon_vma only if the
-    /// neighbour's chain is singular (2.6.34 on).
-    singular_rule: bool,
-    /// The era's VMA merge rules (the anonymous condition of
-    /// `is_mergeable_anon_vma`: NULL-or-equal in 2.6.7 and 2.6.34, the
-    /// singular neighbour in 3.0-3.19, the fork-child rule in 6.18).
-    merge: &'static MergeRules,
-    /// A write that reuses an exclusive page moves it to the VMA's own
-    /// anon_vma (`page_move_anon_rmap`).
-    modern_pages: bool,
-    unfaulted: bool,
-    /// The era's lock protocol ([`rmap_core::locks::era`]).
-    locks: &'static LockProtocol,
-    root_lock: RootLock,
-}
-
-/// The 2.6.34 design; the lock presets after it change only the locks.
-const AVC: Preset = Preset {
-    name: "avc-2.6.34",
-    era: Era::Chains,
-    share_neighbour: true,
-    reuse: Reuse::None,
-    singular_rule: true,
-    modern_pages: false,
-    unfaulted: false,
-    locks: &era::V2_6_34,
-    root_lock: RootLock::Own,
-    merge: &MergeRules::V2_6_34,
-};
-
-/// Linux 6.18.
-const LINUX: Preset = Preset {
-    name: "linux",
-    era: Era::Chains,
-    share_neighbour: true,
-    reuse: Reuse::Counters,
-    singular_rule: true,
-    modern_pages: true,
-    unfaulted: false,
-    locks: &era::V6_18,
-    root_lock: RootLock::RootBatched,
-    merge: &MergeRules::V6_18,
-};
-
-/// 2.6.7's anon_vma (Andrea's design as merged, before rmap 40).
-const ANDREA: Preset = Preset {
-    name: "andrea-2.6.7",
-    era: Era::Family,
-    share_neighbour: false,
-    reuse: Reuse::None,
-    singular_rule: false,
-    modern_pages: false,
-    unfaulted: false,
-    locks: &era::V2_6_7,
-    root_lock: RootLock::Own,
-    merge: &MergeRules::V2_6_7,
-};
-
-const PRESETS: [Preset; 9] = [
-    LINUX,
-    ANDREA,
-    Preset {
-        name: "rmap40-2.6.7",
-        share_neighbour: true,
-        ..ANDREA
-    },
-    AVC,
-    Preset {
-        name: "root-2.6.36",
-        locks: &era::V2_6_36,
-        root_lock: RootLock::Root,
-        ..AVC
-    },
-    Preset {
-        name: "mutex-3.0",
-        locks: &era::V3_0,
-        root_lock: RootLock::RootBatched,
-        merge: &MergeRules::V3_0,
-        ..AVC
-    },
-    Preset {
-        name: "rwsem-3.8",
-        locks: &era::V3_8,
-        root_lock: RootLock::RootBatched,
-        merge: &MergeRules::V3_0,
-        ..AVC
-    },
-    Preset {
-        name: "reuse-3.19",
-        reuse: Reuse::Degree,
-        modern_pages: true,
-        locks: &era::V3_19,
-        root_lock: RootLock::RootBatched,
-        merge: &MergeRules::V3_0,
-        ..AVC
-    },
-    Preset {
-        name: "unfaulted",
-        unfaulted: true,
-        ..LINUX
-    },
-];
-const PRESET_NAMES: [&str; 9] = [
-    "linux",
-    "andrea-2.6.7",
-    "rmap40-2.6.7",
-    "avc-2.6.34",
-    "root-2.6.36",
-    "mutex-3.0",
-    "rwsem-3.8",
-    "reuse-3.19",
-    "unfaulted",
-];
 
 /// One anon_vma.
 #[derive(Clone, Debug, Default)]
@@ -204,16 +85,14 @@ struct AnonVma {
     root: u32,
     parent: u32,
     /// VMAs linked to it (one anon_vma_chain each, or list members in the
-    /// 2.6.7 era), ordered by id. A set, so that linking and unlinking cost
-    /// O(log n) as the kernel's `list_del` and interval-tree removal are
-    /// cheap: a `Vec` made every unlink O(n) and mprotect over thousands of
-    /// VMAs of one anon_vma quadratic, which no kernel ever was.
-    vmas: BTreeSet<VmaId>,
+    /// 2.6.7 era), in list order.
+    members: Members,
     /// Child anon_vmas whose parent this is (a root counts itself).
     num_children: u32,
     /// VMAs whose own anon_vma this is.
     num_active_vmas: u32,
-    /// References: its own, plus one per live descendant if a root.
+    /// References: its own, plus one per live descendant if a root and
+    /// the era pins roots.
     refcount: u32,
 }
 
@@ -226,6 +105,8 @@ pub struct AnonVmaRmap {
     /// Each VMA's chain: the anon_vmas it links to, oldest first.
     chains: Vec<Vec<u32>>,
     chain_links: u64,
+    /// The insertion clock of list positions ([`Members::insert`]).
+    seq: i64,
 }
 
 /// The protection key Linux gives a mapping with these flags: with
@@ -254,7 +135,13 @@ impl AnonVmaRmap {
             live: 0,
             chains: Vec::new(),
             chain_links: 0,
+            seq: 0,
         }
+    }
+
+    /// The preset's era facts.
+    pub fn facts(&self) -> &Preset {
+        &self.p
     }
 
     fn own(core: &Core, vma: VmaId) -> Option<u32> {
@@ -332,10 +219,17 @@ impl AnonVmaRmap {
         id
     }
 
-    /// `anon_vma_chain_link`: `vma` now links to `av`.
-    fn link(&mut self, ctx: &mut Ctx, vma: VmaId, av: u32) {
+    /// `anon_vma_chain_link` (2.6.7: `anon_vma_link` and friends): `vma`
+    /// now links to `av`, at `place` in its list (the tail in the tree
+    /// era, whose walk orders by offset).
+    fn link(&mut self, ctx: &mut Ctx, vma: VmaId, av: u32, place: Place) {
+        let place = match self.p.walk {
+            AnonWalk::List => place,
+            AnonWalk::Tree => Place::Tail,
+        };
+        self.seq += 1;
         self.chain(vma).push(av);
-        self.avs[av as usize].vmas.insert(vma);
+        self.avs[av as usize].members.insert(vma, place, self.seq);
         ctx.work(WorkKind::VmaVisit, 1);
         if self.p.era == Era::Chains {
             self.chain_links += 1;
@@ -354,8 +248,27 @@ impl AnonVmaRmap {
         self.free_ids.push(av);
         self.live -= 1;
         ctx.work(WorkKind::ObjFree, 1);
-        if root != av {
+        if root != av && self.p.root_refs {
             self.put(ctx, root);
+        }
+    }
+
+    /// Where `anon_vma_prepare` links a VMA in its era.
+    fn prepare_place(&self) -> Place {
+        if self.p.prepare_at_head {
+            Place::Head
+        } else {
+            Place::Tail
+        }
+    }
+
+    /// Where a VMA that joins by a split or a fork goes: the head in 2.6.7
+    /// (`__anon_vma_link`, `anon_vma_link`), the tail with chains
+    /// (`anon_vma_chain_link`).
+    fn join_place(&self) -> Place {
+        match self.p.era {
+            Era::Family => Place::Head,
+            Era::Chains => Place::Tail,
         }
     }
 
@@ -374,7 +287,7 @@ impl AnonVmaRmap {
         };
         let usable = |old: VmaId| {
             let av = Self::own(core, old)?;
-            (!self.p.singular_rule || self.chain_of(old).len() == 1).then_some(av)
+            (!self.p.find_mergeable_singular || self.chain_of(old).len() == 1).then_some(av)
         };
         if let Some(n) = core.vma_next(vma)
             && compatible(vma, n)
@@ -398,7 +311,7 @@ impl AnonVmaRmap {
         let batch = self.lock_batch(ctx, &chain);
         for av in chain {
             let l = self.lock_one(ctx, av);
-            self.link(ctx, dst, av);
+            self.link(ctx, dst, av, Place::Tail);
             ctx.unlock(l);
             if Self::own(ctx, dst).is_none() && src_own.is_some() {
                 let a = &self.avs[av as usize];
@@ -427,12 +340,12 @@ impl AnonVmaRmap {
             let l = self.lock_one(ctx, av);
             ctx.work(WorkKind::VmaVisit, 1);
             let a = &mut self.avs[av as usize];
-            a.vmas.remove(&vma);
+            a.members.remove(vma);
             if self.p.era == Era::Chains {
                 self.chain_links -= 1;
                 ctx.work(WorkKind::ObjFree, 1);
             }
-            if a.vmas.is_empty() {
+            if a.members.is_empty() {
                 let parent = a.parent;
                 self.avs[parent as usize].num_children -= 1;
                 empty.push(av);
@@ -449,6 +362,67 @@ impl AnonVmaRmap {
         }
     }
 
+    /// Andrea's `anon_vma_cache` (2.6.5-rc3-aa2 `is_mergeable_vma`, read
+    /// by `do_mmap_pgoff` and `do_brk`): the anon_vma of the first
+    /// neighbour, previous then next, that touches `vma`, maps the same
+    /// file (or none) at the contiguous offset and differs from it only in
+    /// `vm_flags` (a neighbour without anon_vma leaves the choice to the
+    /// next one).
+    fn anon_vma_cache(core: &Core, vma: VmaId) -> Option<u32> {
+        let v = &core.vmas[vma];
+        if v.has(vmf::DONTCOPY) {
+            return None; // VM_SPECIAL: vma_merge gives up at once
+        }
+        let lends = |n: VmaId, before: bool| {
+            let x = &core.vmas[n];
+            let (lo, hi) = if before { (x, v) } else { (v, x) };
+            (lo.end == hi.start
+                && x.file == v.file
+                && hi.pgoff == lo.pgoff + lo.pages()
+                && (x.flags ^ v.flags) & !vmf::STICKY != 0)
+                .then(|| Self::own(core, n))
+                .flatten()
+        };
+        core.vma_prev(vma)
+            .and_then(|p| lends(p, true))
+            .or_else(|| core.vma_next(vma).and_then(|n| lends(n, false)))
+    }
+
+    /// The anon_vma a newly mapped anonymous page of `vma` (whose own is
+    /// `own`) is filed under, or `None` to leave it as it is
+    /// (`page_add_anon_rmap`, `page_add_new_anon_rmap` of the era).
+    fn file_page_under(
+        &self,
+        core: &Core,
+        pfn: Pfn,
+        vma: VmaId,
+        own: u32,
+        new_page: bool,
+    ) -> Option<u32> {
+        let f = core.frames.get(pfn);
+        let first = f.mapcount == 1;
+        let swapped = f.has(rmap_core::frame::flags::SWAPCACHE);
+        let stale = Self::page_av(core, pfn).is_none_or(|av| !self.avs[av as usize].live);
+        match self.p.swap_in {
+            SwapIn::Own => (new_page || first || stale).then_some(own),
+            SwapIn::OldestOfChain if swapped && first => self.chain_of(vma).first().copied(),
+            SwapIn::Root if swapped && new_page => Some(self.avs[own as usize].root),
+            SwapIn::OldestOfChain | SwapIn::Root => (new_page || stale).then_some(own),
+            SwapIn::Exclusive if new_page => {
+                // Swapped in while other swap entries still name it: not
+                // exclusive, so it goes to the root, which every VMA that
+                // may map it links to.
+                let shared = swapped && core.swap.slot(f.private).count > 1;
+                Some(if shared {
+                    self.avs[own as usize].root
+                } else {
+                    own
+                })
+            }
+            SwapIn::Exclusive => stale.then_some(own),
+        }
+    }
+
     fn page_av(core: &Core, pfn: Pfn) -> Option<u32> {
         let m = core.frames.get(pfn).mapping;
         (m != 0).then(|| (m - 1) as u32)
@@ -460,269 +434,6 @@ impl AnonVmaRmap {
     /// Live anon_vmas (the `anon_vma` objects).
     pub fn anon_vmas(&self) -> u64 {
         self.live
-    }
-}
-
-impl Presets for AnonVmaRmap {
-    fn presets() -> &'static [&'static str] {
-        &PRESET_NAMES
-    }
-    fn with_preset(preset: &str) -> Option<Self> {
-        PRESETS
-            .iter()
-            .find(|p| p.name == preset)
-            .map(|&p| AnonVmaRmap::new(p))
-    }
-}
-
-impl ReverseMap for AnonVmaRmap {
-    fn name(&self) -> &'static str {
-        "anonvma"
-    }
-    fn preset(&self) -> &'static str {
-        self.p.name
-    }
-    fn i_mmap_shape(&self) -> Option<IMapShape> {
-        Some(IMapShape::IntervalTree)
-    }
-    fn lock_protocol(&self) -> &'static LockProtocol {
-        self.p.locks
-    }
-
-    fn anon_state(&self, core: &Core, vma: VmaId) -> u64 {
-        core.vmas[vma].anon & !UNFAULTED
-    }
-
-    fn merge_rules(&self) -> &'static MergeRules {
-        self.p.merge
-    }
-
-    fn anon_chain_len(&self, core: &Core, vma: VmaId) -> usize {
-        if Self::own(core, vma).is_none() {
-            return 0;
-        }
-        match self.p.era {
-            // a 2.6.7 VMA is on one list: there is no chain to count
-            Era::Family => 1,
-            Era::Chains => self.chain_of(vma).len(),
-        }
-    }
-
-    fn anon_prepare(&mut self, ctx: &mut Ctx, vma: VmaId, why: AnonNeed) -> Result<(), Errno> {
-        let word = ctx.vmas[vma].anon;
-        if id_of(word).is_some() {
-            return Ok(());
-        }
-        if self.p.unfaulted && why == AnonNeed::Guard {
-            ctx.set_anon(vma, UNFAULTED);
-            return Ok(());
-        }
-        let shared = if self.p.share_neighbour {
-            self.find_mergeable(ctx, vma)
-        } else {
-            None
-        };
-        let av = match shared {
-            Some(av) => av,
-            None => {
-                let av = self.alloc(ctx);
-                self.avs[av as usize].num_children += 1; // self-parent link of a new root
-                av
-            }
-        };
-        // anon_vma_prepare: the anon_vma's lock (none in 2.6.7), then the
-        // mm's page_table_lock to attach it
-        let l = match self.p.era {
-            Era::Family => Lk::NONE,
-            Era::Chains => self.lock_av(ctx, av),
-        };
-        let ptl = ctx.lock(Acq::excl(LockClass::Ptl, ctx.mm_ptl(ctx.vmas[vma].mm)));
-        ctx.set_anon(vma, word_of(av));
-        self.link(ctx, vma, av);
-        self.avs[av as usize].num_active_vmas += 1;
-        ctx.unlock(ptl);
-        ctx.unlock(l);
-        Ok(())
-    }
-
-    fn vma_split(&mut self, ctx: &mut Ctx, orig: VmaId, new: VmaId) -> Result<(), Errno> {
-        // `new` carries a copy of orig's word already.
-        if id_of(ctx.vmas[orig].anon).is_none() {
-            return Ok(());
-        }
-        match self.p.era {
-            Era::Family => {
-                let av = Self::own(ctx, orig).expect("own");
-                let l = self.lock_av(ctx, av);
-                self.link(ctx, new, av);
-                self.avs[av as usize].num_active_vmas += 1;
-                ctx.unlock(l);
-            }
-            Era::Chains => self.clone_chain(ctx, new, orig),
-        }
-        Ok(())
-    }
-
-    fn vma_absorb(&mut self, ctx: &mut Ctx, dst: VmaId, src: VmaId) {
-        // dup_anon_vma: dst takes src's anon_vma if it has none.
-        let (d, s) = (ctx.vmas[dst].anon, ctx.vmas[src].anon);
-        if id_of(d).is_none()
-            && let Some(av) = id_of(s)
-        {
-            ctx.set_anon(dst, s);
-            match self.p.era {
-                Era::Family => {
-                    let l = self.lock_av(ctx, av);
-                    self.link(ctx, dst, av);
-                    self.avs[av as usize].num_active_vmas += 1;
-                    ctx.unlock(l);
-                }
-                Era::Chains => self.clone_chain(ctx, dst, src),
-            }
-        } else if d == 0 && s == UNFAULTED {
-            ctx.set_anon(dst, UNFAULTED);
-        }
-    }
-
-    fn vma_unlink(&mut self, ctx: &mut Ctx, vma: VmaId) {
-        self.unlink(ctx, vma);
-    }
-
-    fn fork_vma(&mut self, ctx: &mut Ctx, parent: VmaId, child: VmaId) -> Result<(), Errno> {
-        let Some(pav) = Self::own(ctx, parent) else {
-            // none, or just the unfaulted flag (copied with the word)
-            return Ok(());
-        };
-        match self.p.era {
-            Era::Family => {
-                // anon_vma_link: the child VMA joins the family's list
-                let l = self.lock_av(ctx, pav);
-                self.link(ctx, child, pav);
-                self.avs[pav as usize].num_active_vmas += 1;
-                ctx.unlock(l);
-            }
-            Era::Chains => {
-                // anon_vma_fork: clone the parent's chain, then link a new
-                // anon_vma under its (root's) lock
-                ctx.set_anon(child, 0);
-                self.clone_chain(ctx, child, parent);
-                if Self::own(ctx, child).is_some() {
-                    return Ok(());
-                }
-                let av = self.alloc(ctx);
-                let root = self.avs[pav as usize].root;
-                let a = &mut self.avs[av as usize];
-                a.root = root;
-                a.parent = pav;
-                a.num_active_vmas = 1;
-                self.avs[root as usize].refcount += 1;
-                let l = self.lock_av(ctx, av);
-                ctx.set_anon(child, word_of(av));
-                self.link(ctx, child, av);
-                self.avs[pav as usize].num_children += 1;
-                ctx.unlock(l);
-            }
-        }
-        Ok(())
-    }
-
-    fn page_add_anon(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt, new_page: bool) {
-        let Some(own) = Self::own(ctx, at.vma) else {
-            debug_assert!(false, "anonymous page in VMA {:?} without anon_vma", at.vma);
-            return;
-        };
-        let l = self.page_map_lock(ctx, pfn);
-        let f = ctx.frames.get(pfn);
-        if new_page {
-            // Swapped in while other swap entries still name it: not
-            // exclusive, so it must go to the oldest anon_vma of the chain
-            // (the root), which every VMA that may map it links to (2.6.34
-            // took the chain's oldest entry, later kernels the root).
-            let shared = f.has(pf::SWAPCACHE) && ctx.swap.slot(f.private).count > 1;
-            let av = if self.p.era == Era::Chains && shared {
-                self.avs[own as usize].root
-            } else {
-                own
-            };
-            Self::set_page_av(ctx, pfn, av);
-        } else if Self::page_av(ctx, pfn).is_none_or(|av| !self.avs[av as usize].live) {
-            Self::set_page_av(ctx, pfn, own);
-        }
-        ctx.unlock(l);
-    }
-    fn page_add_file(&mut self, ctx: &mut Ctx, pfn: Pfn, _at: MapAt) {
-        let l = self.page_map_lock(ctx, pfn);
-        ctx.unlock(l);
-    }
-    fn page_dup(&mut self, ctx: &mut Ctx, pfn: Pfn, _parent: MapAt, _child: MapAt) {
-        let l = self.page_map_lock(ctx, pfn);
-        ctx.unlock(l);
-    }
-    fn page_remove(&mut self, ctx: &mut Ctx, pfn: Pfn, _at: MapAt) {
-        let l = self.page_map_lock(ctx, pfn);
-        ctx.unlock(l);
-    }
-    fn page_reuse(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt) {
-        if self.p.modern_pages
-            && let Some(own) = Self::own(ctx, at.vma)
-        {
-            Self::set_page_av(ctx, pfn, own);
-        }
-    }
-    fn guards_removed(&mut self, ctx: &mut Ctx, vma: VmaId, start: u64, end: u64) {
-        let v = &ctx.vmas[vma];
-        if v.anon == UNFAULTED && start == v.start && end == v.end {
-            ctx.set_anon(vma, 0);
-        }
-    }
-
-    fn walk(&self, core: &Core, pfn: Pfn, out: &mut Walk) {
-        let f = *core.frames.get(pfn);
-        if self.p.era == Era::Family {
-            // 2.6.7's reclaim holds the page's page_map_lock around both
-            // walks (shrink_list, refill_inactive_zone)
-            out.hold(Acq::excl(LockClass::PageMapLock, pfn.0 as u64));
-        }
-        if !f.has(pf::ANON) {
-            return core.walk_file(pfn, out);
-        }
-        let Some(av) = Self::page_av(core, pfn) else {
-            return;
-        };
-        let aw = core.locks.protocol().anon_walk;
-        out.hold(aw.acq(LockClass::AnonVma, self.lock_inst(av), out.referenced));
-        let a = &self.avs[av as usize];
-        for &vid in &a.vmas {
-            let v = &core.vmas[vid];
-            let covers = v.pgoff <= f.index && f.index < v.pgoff + v.pages();
-            // A 2.6.7 list is walked whole; the chain era's interval tree
-            // yields only the covering VMAs.
-            if self.p.era == Era::Family || covers {
-                out.vmas_visited += 1;
-            }
-            if covers {
-                out.cands.push(Cand {
-                    mm: v.mm,
-                    vma: Some(vid),
-                    addr: v.start + ((f.index - v.pgoff) << 12),
-                    pte: None,
-                });
-            }
-        }
-    }
-
-    fn objects(&self, _core: &Core, out: &mut Objects) {
-        out.add("anon_vma", self.live, sizes::ANON_VMA);
-        // The 2.6.7 presets have no anon_vma_chain objects at all (not zero
-        // of them): leaving the kind out keeps reports from ranking a design
-        // best on a structure it does not have.
-        if self.p.era == Era::Chains {
-            out.add("anon_vma_chain", self.chain_links, sizes::ANON_VMA_CHAIN);
-        }
-    }
-
-    fn validate(&self, core: &Core) -> Result<(), String> {
-        self.check(core)
     }
 }
 

@@ -2,6 +2,7 @@
 //! and the history each preset claims.
 
 use super::*;
+use rmap_core::Presets;
 use rmap_core::conformance::{run_suite, run_trace};
 
 #[test]
@@ -114,8 +115,209 @@ fn walks_of_a_childs_private_page() {
     let andrea = per_walk("andrea-2.6.7");
     let avc = per_walk("avc-2.6.34");
     let linux = per_walk("linux");
-    assert_eq!(andrea, 1001.0, "the family list holds every VMA");
+    // The family list holds every VMA; 2.6.7 links each fork child at its
+    // head (`anon_vma_link`'s list_add), so it reads children 1001 down to
+    // 2, then the parent, and stops at child 500's VMA: the 502nd. (Before
+    // walks stopped when done, this was 1001.)
+    assert_eq!(andrea, 502.0, "the walk stops at child 500");
     assert!(avc <= 2.0 && linux <= 2.0, "avc {avc}, linux {linux}");
+}
+
+/// VMAs visited by the walks since the first `stats all` of `out`.
+fn visited_since_first(s: &[serde_json::Value]) -> Vec<u64> {
+    s.windows(2)
+        .map(|w| {
+            w[1]["rmap"]["vmas_visited"].as_u64().unwrap()
+                - w[0]["rmap"]["vmas_visited"].as_u64().unwrap()
+        })
+        .collect()
+}
+
+/// Two adjacent VMAs that differ only in PROT_EXEC share one anon_vma
+/// (the second takes the first's at its first write fault). Paging out a
+/// page of each shows how the era walks that anon_vma: 2.6.34 goes down
+/// the whole `same_anon_vma` list, where `anon_vma_prepare` put the second
+/// VMA at the head (`list_add`), and stops at the page's VMA; 2.6.36 put
+/// it at the tail (`list_add_tail`); the interval tree (3.7 on) yields
+/// only the VMA that covers the page.
+#[test]
+fn the_anon_vma_list_is_walked_in_its_eras_order_until_found() {
+    let t = "mmap 1 0x100000000000 4K rw- private
+mmap 1 0x100000001000 4K rwx private
+touch 1 0x100000000000 4K w
+touch 1 0x100000001000 4K w
+stats all
+madvise 1 0x100000000000 4K pageout
+stats all
+madvise 1 0x100000001000 4K pageout
+stats all
+check
+";
+    for (p, want) in [
+        ("avc-2.6.34", [2, 1]),
+        ("root-2.6.36", [1, 2]),
+        ("mutex-3.0", [1, 2]),
+        ("rwsem-3.8", [1, 1]),
+        ("linux", [1, 1]),
+        ("rmap40-2.6.7", [2, 1]),
+    ] {
+        let s = run(p, t);
+        assert_eq!(s[0]["objects"]["anon_vma"].as_u64(), Some(1), "{p}: shared");
+        assert_eq!(visited_since_first(&s), want, "{p}");
+    }
+}
+
+/// Andrea's -aa code shares an anon_vma when a mapping is made, mainline
+/// 2.6.7 (rmap 40) at the first write fault. (1) A new `r--` mapping
+/// beside a written `rw-` one takes its anon_vma at once under Andrea's
+/// code, so a walk of the first VMA's page meets it too (it was linked at
+/// the head); rmap 40 gives it none. (2) A neighbour with no anon_vma yet
+/// lends nothing at mmap time, and Andrea's first write fault allocates a
+/// fresh anon_vma: after mprotect makes the two alike they cannot merge;
+/// rmap 40 shares at the fault and they merge.
+#[test]
+fn andrea_shares_at_mmap_and_rmap40_at_the_first_write() {
+    let t1 = "mmap 1 0x100000000000 4K rw- private
+touch 1 0x100000000000 4K w
+mmap 1 0x100000001000 4K r-- private
+stats all
+madvise 1 0x100000000000 4K pageout
+stats all
+check
+";
+    for (p, visits) in [("andrea-2.6.7", 2), ("rmap40-2.6.7", 1)] {
+        let s = run(p, t1);
+        assert_eq!(visited_since_first(&s), [visits], "{p}");
+    }
+    let t2 = "mmap 1 0x100000000000 4K rw- private
+mmap 1 0x100000001000 4K rwx private
+touch 1 0x100000000000 4K w
+touch 1 0x100000001000 4K w
+mprotect 1 0x100000001000 4K rw-
+stats all
+check
+";
+    for (p, anon_vmas, vmas) in [("andrea-2.6.7", 2, 2), ("rmap40-2.6.7", 1, 1)] {
+        let s = run(p, t2);
+        assert_eq!(s[0]["objects"]["anon_vma"].as_u64(), Some(anon_vmas), "{p}");
+        assert_eq!(s[0]["vmas"].as_u64(), Some(vmas), "{p}");
+    }
+}
+
+/// A page COW-written by a child, paged out and read back: 2.6.34 files
+/// every swapped-in page under the oldest anon_vma of the VMA's chain (the
+/// parent's), whose list holds parent and child, so the next walk meets
+/// the parent's VMA first; 2.6.36 puts a swap-in that no write made
+/// exclusive under the root, the same anon_vma; 6.18 files a page whose
+/// swap entry was exclusive under the child's own anon_vma.
+#[test]
+fn swapped_in_pages_are_filed_where_their_era_put_them() {
+    let t = "mmap 1 0x100000000000 4K rw- private
+touch 1 0x100000000000 4K w
+fork 1 2
+touch 2 0x100000000000 4K w
+madvise 2 0x100000000000 4K pageout
+touch 2 0x100000000000 4K r
+stats all
+madvise 2 0x100000000000 4K pageout
+stats all
+check
+";
+    for (p, visits) in [
+        ("avc-2.6.34", 2),
+        ("root-2.6.36", 2),
+        ("reuse-3.19", 2),
+        ("linux", 1),
+    ] {
+        let s = run(p, t);
+        assert_eq!(visited_since_first(&s), [visits], "{p}");
+    }
+}
+
+/// Roots pinned by their descendants only from 2.6.36 (`get_anon_vma` of
+/// the root in `anon_vma_fork`); 2.6.34 counts nothing.
+#[test]
+fn roots_are_pinned_from_2_6_36() {
+    let t = "mmap 1 0x100000000000 4K rw- private
+touch 1 0x100000000000 4K w
+fork 1 2
+fork 1 3
+";
+    for (p, refs) in [("avc-2.6.34", 1), ("root-2.6.36", 3), ("linux", 3)] {
+        let mut sys = rmap_core::System::new(
+            rmap_core::Config::default(),
+            AnonVmaRmap::with_preset(p).unwrap(),
+        )
+        .unwrap();
+        for tl in rmap_core::trace::parse(t, "t").unwrap() {
+            sys.apply(&tl.op).unwrap();
+        }
+        let root = sys.rmap.avs.iter().position(|a| a.live).unwrap();
+        assert_eq!(sys.rmap.avs[root].root as usize, root, "{p}");
+        assert_eq!(sys.rmap.avs[root].refcount, refs, "{p}");
+        sys.validate().unwrap();
+    }
+}
+
+/// Each preset's object sizes (`stats all` `object_bytes`), from its
+/// era's structure definitions (`presets`, `rmap_core::rmap::sizes`).
+#[test]
+fn object_sizes_are_the_eras() {
+    let t = "mmap 1 0x100000000000 4K rw- private
+touch 1 0x100000000000 4K w
+fork 1 2
+stats all
+";
+    let table = [
+        ("andrea-2.6.7", 168, 24, None),
+        ("rmap40-2.6.7", 168, 24, None),
+        ("avc-2.6.34", 168, 24, Some(48)),
+        ("root-2.6.36", 176, 40, Some(48)),
+        ("mutex-3.0", 168, 64, Some(48)),
+        ("rwsem-3.8", 176, 56, Some(64)),
+        ("reuse-3.19", 176, 72, Some(64)),
+        ("linux", 192, 104, Some(64)),
+        ("unfaulted", 192, 104, Some(64)),
+    ];
+    for (p, vma, av, avc) in table {
+        let b = &run(p, t)[0]["object_bytes"];
+        assert_eq!(b["vm_area_struct"].as_u64(), Some(vma), "{p}");
+        assert_eq!(b["anon_vma"].as_u64(), Some(av), "{p}");
+        assert_eq!(b["anon_vma_chain"].as_u64(), avc, "{p}");
+        assert_eq!(b["page_table"].as_u64(), Some(4096), "{p}");
+    }
+}
+
+/// A shared file mapping read by the parent, then fork: 2.6.7 copies its
+/// PTEs (`copy_page_range` for every VMA, `page_dup_rmap` under
+/// `page_map_lock`); from 2.6.14 a VMA without anon_vma is skipped and the
+/// child faults the pages in.
+#[test]
+fn fork_copies_file_ptes_only_before_lazy_fork() {
+    let t = "file f 64K
+mmap 1 0x100000000000 64K rw- shared file=f
+touch 1 0x100000000000 64K r
+fork 1 2
+stats 2
+stats all
+check
+";
+    for (p, rss, locks) in [
+        ("rmap40-2.6.7", 16, true),
+        ("avc-2.6.34", 0, false),
+        ("linux", 0, false),
+    ] {
+        let out = run_trace(AnonVmaRmap::with_preset(p).unwrap(), t).unwrap();
+        assert!(!out.contains(" failed: "), "{p}: {out}");
+        let pid: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        assert_eq!(pid["rss_file"].as_u64(), Some(rss), "{p}");
+        let s = stats(&out);
+        let pml = s[0]["locks"]["page_map_lock"]["acquired"]
+            .as_u64()
+            .unwrap_or(0);
+        // 16 reads and 16 copies, each under the page's page_map_lock
+        assert_eq!(pml >= 32, locks, "{p}: {pml}");
+    }
 }
 
 /// Guard regions on 1000 never-faulted VMAs, then fork.

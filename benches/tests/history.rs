@@ -49,13 +49,15 @@ fn fork_chain_grows_only_with_avc() {
 }
 
 #[test]
-fn cow_server_walks_the_whole_family_only_before_chains() {
+fn cow_server_walks_the_family_list_only_before_chains() {
     let c = 30;
     let m = metrics::WALK_VMAS_VISITED_PER_WALK;
     let andrea = metric("cow-server", c, "anonvma:andrea-2.6.7", m);
     let avc = metric("cow-server", c, "anonvma:avc-2.6.34", m);
     let linux = metric("cow-server", c, "anonvma:linux", m);
-    assert!(andrea >= c as f64, "{andrea}");
+    // 2.6.7's walk stops at the page's VMA, which lies on average halfway
+    // down the family list (children are linked at its head)
+    assert!(andrea >= c as f64 / 2.0, "{andrea}");
     assert!(
         andrea >= 10.0 * avc && andrea >= 10.0 * linux,
         "{andrea} {avc} {linux}"
@@ -107,9 +109,20 @@ fn mach_ext2fs_entries_fall_with_the_2023_series() {
 
 #[test]
 fn many_prots_needs_fewer_vmas() {
-    let v = |f: &str, n| metric(f, n, "anonvma:linux", metrics::VMAS_PEAK);
-    let (off, on) = (v("uml/many_prots=off", 200), v("uml/many_prots=on", 200));
+    // uml's many_prots form (a what-if) places pages by remap_file_pages
+    // with a protection: 3.19 is the last era that can run it; from 4.0
+    // every such call fails (EINVAL)
+    let u = |f: &str| metric(f, 200, "anonvma:reuse-3.19", metrics::VMAS_PEAK);
+    let (off, on) = (u("uml/many_prots=off"), u("uml/many_prots=on"));
     assert!(off >= 10.0 * on, "uml {off} {on}");
+    let refused = metric(
+        "uml/many_prots=on",
+        200,
+        "anonvma:linux",
+        metrics::OP_ERRORS,
+    );
+    assert_eq!(refused, 200.0);
+    let v = |f: &str, n| metric(f, n, "anonvma:linux", metrics::VMAS_PEAK);
     let (off, on) = (
         v("glibc-libs/many_prots=off", 20),
         v("glibc-libs/many_prots=on", 20),

@@ -136,6 +136,61 @@ fn two_live_runs_print_the_same_layout_and_errors() {
 /// Three separate anonymous VMAs, written, then two forks.
 const FORK_TRACE: &str = include_str!("fork.trace");
 
+/// remap_file_pages on a 4.0-or-later kernel: splits, a remap over two
+/// VMAs that merges back, the errors (a protection, another file, a
+/// private or missing mapping, other flags, an offset past any file, an
+/// empty range), a fork child's remap, shared anonymous memory.
+const REMAP_TRACE: &str = include_str!("remap.trace");
+
+/// What this machine's kernel (6.18) printed for [`REMAP_TRACE`].
+const REMAP_KERNEL: &str = include_str!("remap.expected");
+
+/// The model's 4.0-and-later presets emulate remap_file_pages as the
+/// kernel does: same layouts and errors as the live run recorded (this
+/// part runs on every host); presets before 4.0 keep nonlinear VMAs.
+#[test]
+fn remap_emulation_matches_the_kernel() {
+    for b in ["anonvma:linux", "anonvma:unfaulted"] {
+        let out = rmap_registry::with_backend(b, Replay(REMAP_TRACE)).unwrap();
+        assert_eq!(comparable(&out), REMAP_KERNEL, "{b}");
+    }
+    let old = rmap_registry::with_backend("anonvma:reuse-3.19", Replay(REMAP_TRACE)).unwrap();
+    assert_ne!(comparable(&old), REMAP_KERNEL);
+    if !LIVE {
+        eprintln!("skipped the live part: it needs Linux on x86-64");
+        return;
+    }
+    if !kernel_emulates_remap() {
+        eprintln!("skipped the live part: this kernel predates the 4.0 emulation");
+        return;
+    }
+    let c = compare(REMAP_TRACE, "remap.trace", "anonvma:linux").unwrap();
+    assert!(c.agree(), "{}", c.diff("model (anonvma:linux)"));
+    assert_eq!(c.kernel, REMAP_KERNEL);
+}
+
+/// Whether this machine's kernel is 4.0 or later (whose remap_file_pages
+/// is the emulation), from `/proc/sys/kernel/osrelease`.
+fn kernel_emulates_remap() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .and_then(|r| r.split('.').next()?.trim().parse::<u32>().ok())
+        .is_some_and(|major| major >= 4)
+}
+
+/// Replays a trace on a registry backend; the output, `check` included.
+struct Replay(&'static str);
+
+impl rmap_registry::WithBackend for Replay {
+    type Out = String;
+    fn run<R: rmap_core::Presets>(self, rmap: R) -> String {
+        let mut buf = Vec::new();
+        rmap_core::replay::replay(self.0, "remap.trace", rmap, Default::default(), &mut buf)
+            .unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+}
+
 #[test]
 fn object_counts_of_a_fork_trace_are_linux_s() {
     if !LIVE {

@@ -9,11 +9,14 @@
 //!   file, including all those that cannot map the page;
 //! - as an **interval tree** (the later prio tree and `vma_interval_tree`)
 //!   visits only the VMAs whose offset range covers the page;
-//! - VMAs made **nonlinear** by remap_file_pages sit on `i_mmap_nonlinear`
-//!   and are scanned PTE by PTE on every walk of the file's pages (their
-//!   PTEs do not follow `vm_pgoff`); reclaim leaves a nonlinear file PTE
-//!   behind so that the next fault finds the right offset (the core does
-//!   that in `try_to_unmap`).
+//! - VMAs made **nonlinear** by remap_file_pages, as each era did
+//!   ([`rmap_core::nonlinear`]): `mccracken` and `prio` move a page that a
+//!   fault installs out of its linear place onto a PTE chain
+//!   (`page_convert_anon`: every mapping of it found through `i_mmap` gets
+//!   a chain entry, and so does every later one, until the page is freed),
+//!   and walk nonlinear VMAs like the others at their linear addresses;
+//!   `anonmm` (2.6.7-rc1, rmap 8 on) skips them in its walks and leaves
+//!   them to `try_to_unmap`'s cluster scan.
 //!
 //! Anonymous pages, in one of two ways:
 //! - **PTE chains**, as the original patch left them (the `pte-chain`
@@ -26,24 +29,51 @@
 //! Presets: `mccracken` (default: list + PTE chains), `prio` (interval
 //! tree + PTE chains), `anonmm` (interval tree + anonmm).
 //!
+//! Era facts, per preset (sources: Dave McCracken, "[PATCH 2.5.62] Full
+//! updated partial object-based rmap", linux-mm 2003-02-20, and "[PATCH
+//! 2.5.66-mm3] New page_convert_anon", 2003-04-03, for `mccracken`; Rajesh
+//! Venkatasubramanian, "[RFC][PATCH 2/3] Dave & Hugh's objrmap patch",
+//! LKML 2004-03-21, for `prio`; Hugh Dickins' rmap 7-38 of the 2.6.7-rc1
+//! merge, "rmap 10 add anonmm rmap" and "rmap 11 mremap moves" for
+//! `anonmm`):
+//! - **Walk termination**: `mccracken` never stops early
+//!   (`page_referenced_obj` and `try_to_unmap_obj` walk both lists whole);
+//!   `prio` and `anonmm` stop once every mapping is found (the mapcount
+//!   countdown Hugh added in rmap 7; try_to_unmap at mapcount 0). anonmm
+//!   tries the page's own mm first (the mm that mapped it first), then the
+//!   rest of the family, circularly from there (`page_referenced_anon`,
+//!   `try_to_unmap_anon`; children join at the tail, `dup_rmap`'s
+//!   `list_add_tail`). PTE chains hold exactly the mappings: no stop needed.
+//! - **Fork copies every PTE** (lazy fork is 2.6.14): anonymous pages get a
+//!   chain entry, file pages only a mapcount (McCracken's `page_add_rmap`
+//!   on a non-`PG_anon` page; anonmm's `page_dup_rmap`) unless moved onto
+//!   chains.
+//! - **Object sizes** (x86-64): `pte_chain` blocks of 64 bytes (NRPTE 7);
+//!   `struct anonmm` 40 bytes (rmap 11 `mm/rmap.c`: count, lock, mm, head,
+//!   list); `vm_area_struct` 128 bytes for `mccracken` (2.6.0's layout) and
+//!   144 for `prio` and `anonmm` (2.6.7's prio-tree `shared` union without
+//!   the anon_vma fields) ([`rmap_core::rmap::sizes`]).
+//!
 //! Anonymous state: none of these designs has an anon_vma; a VMA's word
 //! only records "has anonymous pages" (so fork copies its page tables) and
 //! never blocks a merge.
 //!
 //! Invariants (checked by `validate`): every anonymous page is on exactly
 //! one of the anonymous maps (chains: entry count = mapcount; anonmm: the
-//! page names a live family and its address); every live mm with anonymous
-//! memory is in exactly one family.
+//! page names a live family and its address); a file page moved onto a
+//! chain has one entry per mapping; every live mm with anonymous memory is
+//! in exactly one family.
 
 use pte_chain::PteChain;
 use rmap_core::frame::flags as pf;
 use rmap_core::locks::era;
 use rmap_core::merge_rules::MergeRules;
-use rmap_core::rmap::{MapAt, Objects};
+use rmap_core::rmap::{MapAt, Objects, sizes};
+use rmap_core::vma::FileId;
 use rmap_core::walk::Walk;
 use rmap_core::{
-    Acq, AnonNeed, Cand, Core, Ctx, Errno, IMapShape, Lk, LockClass, LockProtocol, MmId, Pfn,
-    Presets, ReverseMap, VmaId, WorkKind,
+    Acq, AnonNeed, Core, Ctx, Errno, IMapShape, Lk, LockClass, LockProtocol, MmId, NonlinearEra,
+    Pfn, Presets, ReverseMap, VmaId, WorkKind,
 };
 
 /// Kernel size of one `struct anonmm` (count, list head, head and mm
@@ -59,9 +89,25 @@ pub struct AnonMm {
     families: Vec<Vec<MmId>>,
     free_families: Vec<u32>,
     records: u64,
+    /// Each anonymous page's own mm (+ 1; 0 for none), by pfn: the mm that
+    /// mapped it first, whose anonmm `page->mapping` names (rmap 11).
+    owner: Vec<u32>,
 }
 
 impl AnonMm {
+    fn set_owner(&mut self, pfn: Pfn, mm: MmId) {
+        let i = pfn.idx();
+        if self.owner.len() <= i {
+            self.owner.resize(i + 1, 0);
+        }
+        self.owner[i] = mm.0 + 1;
+    }
+    fn owner(&self, pfn: Pfn) -> Option<MmId> {
+        match self.owner.get(pfn.idx()) {
+            Some(&o) if o > 0 => Some(MmId(o - 1)),
+            _ => None,
+        }
+    }
     fn family(&mut self, mm: MmId) -> u32 {
         let i = mm.0 as usize;
         if self.family_of.len() <= i {
@@ -136,6 +182,15 @@ pub struct ObjRmap {
     /// The per-page lock that guards a page's mapcount and reverse map:
     /// `pte_chain_lock` with PTE chains, `page_map_lock` with anonmm.
     page_lock: LockClass,
+    /// Walks stop once every mapping is found (rmap 7 on).
+    stops: bool,
+    /// How the era treats nonlinear VMAs: `Tracked` moves pages mapped out
+    /// of place onto PTE chains (`page_convert_anon`).
+    nonlinear: NonlinearEra,
+    vma_bytes: u64,
+    /// File pages moved onto PTE chains (McCracken's `PG_anon` on a file
+    /// page), one bit per pfn.
+    converted: Vec<u64>,
 }
 
 const PRESETS: [&str; 3] = ["mccracken", "prio", "anonmm"];
@@ -162,9 +217,11 @@ fn lock_page(ctx: &mut Ctx, class: LockClass, pfn: Pfn) -> Lk {
 }
 
 impl ObjRmap {
-    /// The anonmm walk: the page's address in every mm of its family, under
-    /// the family's head lock (plain spin, held for the whole walk:
-    /// page_referenced_anon, rmap 10-37).
+    /// The anonmm walk: the page's address in every mm of its family, its
+    /// own mm first and then the others circularly from there, under the
+    /// family's head lock (plain spin, held for the whole walk:
+    /// `page_referenced_anon`, rmap 10-37); it stops once every mapping is
+    /// found.
     fn walk_anonmm(a: &AnonMm, core: &Core, pfn: Pfn, out: &mut Walk) {
         let word = core.frames.get(pfn).mapping;
         if word == 0 {
@@ -173,18 +230,84 @@ impl ObjRmap {
         let fam = ((word & FAMILY_MASK) - 1) as usize;
         let aw = core.locks.protocol().anon_walk;
         out.hold(aw.acq(LockClass::Anonmm, fam as u64, out.referenced));
+        out.stops = true;
         let addr = (word >> FAMILY_BITS) << 12;
-        for &mm in &a.families[fam] {
+        let members = &a.families[fam];
+        let first = a
+            .owner(pfn)
+            .and_then(|o| members.iter().position(|&m| m == o))
+            .unwrap_or(0);
+        let (before, from) = members.split_at(first);
+        for &mm in from.iter().chain(before) {
             out.vmas_visited += 1;
             if let Some(vid) = core.find_vma(mm, addr) {
-                out.cands.push(Cand {
-                    mm,
-                    vma: Some(vid),
-                    addr,
-                    pte: None,
-                });
+                out.push(mm, Some(vid), addr, None);
             }
         }
+    }
+
+    fn is_converted(&self, pfn: Pfn) -> bool {
+        self.converted
+            .get(pfn.idx() / 64)
+            .is_some_and(|w| w >> (pfn.idx() % 64) & 1 == 1)
+    }
+
+    fn set_converted(&mut self, pfn: Pfn, on: bool) {
+        let (i, b) = (pfn.idx() / 64, pfn.idx() % 64);
+        if self.converted.len() <= i {
+            self.converted.resize(i + 1, 0);
+        }
+        if on {
+            self.converted[i] |= 1 << b;
+        } else {
+            self.converted[i] &= !(1 << b);
+        }
+    }
+
+    /// Whether `pfn`'s mappings are on PTE chains: anonymous pages with
+    /// chains, and file pages moved there.
+    fn on_chains(&self, ctx: &Core, pfn: Pfn) -> bool {
+        matches!(self.anon, Anon::Chains(_))
+            && (ctx.frames.get(pfn).has(pf::ANON) || self.is_converted(pfn))
+    }
+
+    /// `page_convert_anon` (McCracken, 2.5.66-mm3; the prio-tree RFC's
+    /// version walks the tree): under the page lock that `install_page`
+    /// takes, the file's `i_mmap` lock and, briefly, the page's chain lock
+    /// to mark it, find every mapping of the page through `i_mmap` (each
+    /// VMA's page-table lock around its PTE) and give each a chain entry.
+    fn convert(&mut self, ctx: &mut Ctx, pfn: Pfn) {
+        let Anon::Chains(chains) = &mut self.anon else {
+            return;
+        };
+        let file = FileId(ctx.frames.get(pfn).mapping as u32);
+        let pl = ctx.lock(Acq::excl(LockClass::PageLock, pfn.0 as u64));
+        let il = ctx.lock(Acq::excl(LockClass::IMmap, file.0 as u64));
+        let cl = ctx.lock(Acq::excl(LockClass::PteChain, pfn.0 as u64));
+        ctx.unlock(cl);
+        let mut w = Walk::default();
+        ctx.walk_file(pfn, &mut w);
+        ctx.work(WorkKind::VmaVisit, w.vmas_visited);
+        for c in &w.cands {
+            let Some(p) = ctx.pte_ptr(c.mm, c.addr) else {
+                continue;
+            };
+            let l = ctx.lock(Acq::excl(LockClass::Ptl, ctx.ptl(c.mm, p)));
+            ctx.work(WorkKind::PteCheck, 1);
+            if ctx.pt.get(p).pfn() == Some(pfn) {
+                let at = MapAt {
+                    mm: c.mm,
+                    vma: c.vma.expect("the file walk names VMAs"),
+                    addr: c.addr,
+                    pte: p,
+                };
+                chains.page_add_file(ctx, pfn, at);
+            }
+            ctx.unlock(l);
+        }
+        ctx.unlock(il);
+        ctx.unlock(pl);
+        self.set_converted(pfn, true);
     }
 }
 
@@ -198,13 +321,16 @@ impl Presets for ObjRmap {
                 PteChain::for_anon_pages("rik").expect("rik preset"),
             ))
         };
-        let (preset, shape, anon, locks, page_lock) = match preset {
+        let (preset, shape, anon, locks, page_lock, stops, nonlinear, vma_bytes) = match preset {
             "mccracken" => (
                 "mccracken",
                 IMapShape::List,
                 chains(),
                 &era::V2_6_0_OBJRMAP,
                 LockClass::PteChain,
+                false,
+                NonlinearEra::Tracked,
+                sizes::VMA_2_6_0,
             ),
             "prio" => (
                 "prio",
@@ -212,6 +338,9 @@ impl Presets for ObjRmap {
                 chains(),
                 &era::V2_6_7_PRIO,
                 LockClass::PteChain,
+                true,
+                NonlinearEra::Tracked,
+                sizes::VMA_2_6_7_PRIO,
             ),
             "anonmm" => (
                 "anonmm",
@@ -219,6 +348,9 @@ impl Presets for ObjRmap {
                 Anon::Mm(AnonMm::default()),
                 &era::V2_6_7_ANONMM,
                 LockClass::PageMapLock,
+                true,
+                NonlinearEra::Cluster,
+                sizes::VMA_2_6_7_PRIO,
             ),
             _ => return None,
         };
@@ -228,6 +360,10 @@ impl Presets for ObjRmap {
             anon,
             locks,
             page_lock,
+            stops,
+            nonlinear,
+            vma_bytes,
+            converted: Vec::new(),
         })
     }
 }
@@ -254,6 +390,16 @@ impl ReverseMap for ObjRmap {
             Anon::Mm(_) => &MergeRules::ANONMM,
             Anon::Chains(_) => &MergeRules::V2_6_0,
         }
+    }
+    fn nonlinear(&self) -> NonlinearEra {
+        self.nonlinear
+    }
+    fn vma_bytes(&self) -> u64 {
+        self.vma_bytes
+    }
+    /// Every era here copied every VMA's PTEs at fork (before 2.6.14).
+    fn fork_needs_copy(&self, _core: &Core, _parent: VmaId) -> bool {
+        true
     }
 
     fn fork_mm(&mut self, ctx: &mut Ctx, parent: MmId, child: MmId) -> Result<(), Errno> {
@@ -303,59 +449,75 @@ impl ReverseMap for ObjRmap {
                     ctx.work(WorkKind::ObjAlloc, 1);
                 }
                 ctx.set_page_mapping(pfn, anonmm_word(fam, at.addr));
+                if ctx.frames.get(pfn).mapcount == 1 {
+                    // the first mapping names its mm's anonmm
+                    a.set_owner(pfn, at.mm);
+                }
                 ctx.unlock(l);
             }
         }
     }
-    fn page_add_file(&mut self, ctx: &mut Ctx, pfn: Pfn, _at: MapAt) {
+    fn page_add_file(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt) {
+        if self.is_converted(pfn)
+            && let Anon::Chains(c) = &mut self.anon
+        {
+            return c.page_add_file(ctx, pfn, at);
+        }
         // the page's mapcount, under its chain / map lock
         let l = lock_page(ctx, self.page_lock, pfn);
         ctx.unlock(l);
     }
-    fn page_dup(&mut self, ctx: &mut Ctx, pfn: Pfn, parent: MapAt, child: MapAt) {
-        match &mut self.anon {
-            Anon::Chains(c) if ctx.frames.get(pfn).has(pf::ANON) => {
-                c.page_dup(ctx, pfn, parent, child)
-            }
-            _ => {
-                let l = lock_page(ctx, self.page_lock, pfn);
-                ctx.unlock(l);
-            }
+    fn page_install_nonlinear(&mut self, ctx: &mut Ctx, pfn: Pfn, _vma: VmaId, _addr: u64) {
+        if self.nonlinear == NonlinearEra::Tracked && !self.is_converted(pfn) {
+            self.convert(ctx, pfn);
         }
     }
-    fn page_remove(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt) {
-        match &mut self.anon {
-            Anon::Chains(c) if ctx.frames.get(pfn).has(pf::ANON) => c.page_remove(ctx, pfn, at),
-            _ => {
-                let l = lock_page(ctx, self.page_lock, pfn);
-                ctx.unlock(l);
-            }
+    fn page_dup(&mut self, ctx: &mut Ctx, pfn: Pfn, parent: MapAt, child: MapAt) {
+        if self.on_chains(ctx, pfn)
+            && let Anon::Chains(c) = &mut self.anon
+        {
+            return c.page_dup(ctx, pfn, parent, child);
         }
+        let l = lock_page(ctx, self.page_lock, pfn);
+        ctx.unlock(l);
+    }
+    fn page_remove(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt) {
+        if self.on_chains(ctx, pfn)
+            && let Anon::Chains(c) = &mut self.anon
+        {
+            return c.page_remove(ctx, pfn, at);
+        }
+        let l = lock_page(ctx, self.page_lock, pfn);
+        ctx.unlock(l);
     }
     fn page_freed(&mut self, ctx: &mut Ctx, pfn: Pfn) {
         if let Anon::Chains(c) = &mut self.anon {
             c.page_freed(ctx, pfn);
         }
+        self.set_converted(pfn, false);
     }
 
     fn walk(&self, core: &Core, pfn: Pfn, out: &mut Walk) {
+        if self.on_chains(core, pfn)
+            && let Anon::Chains(c) = &self.anon
+        {
+            return c.walk(core, pfn, out);
+        }
         if !core.frames.get(pfn).has(pf::ANON) {
             // reclaim holds the page's chain / map lock around its walks;
             // the file walk then (try)locks i_mmap
             out.hold(Acq::excl(self.page_lock, pfn.0 as u64));
+            out.stops = self.stops;
             return core.walk_file(pfn, out);
         }
-        match &self.anon {
-            Anon::Chains(c) => c.walk(core, pfn, out),
-            Anon::Mm(a) => {
-                out.hold(Acq::excl(self.page_lock, pfn.0 as u64));
-                Self::walk_anonmm(a, core, pfn, out)
-            }
+        if let Anon::Mm(a) = &self.anon {
+            out.hold(Acq::excl(self.page_lock, pfn.0 as u64));
+            Self::walk_anonmm(a, core, pfn, out)
         }
     }
     fn walk_done(&mut self, ctx: &mut Ctx, pfn: Pfn) {
-        if let Anon::Chains(c) = &mut self.anon
-            && ctx.frames.get(pfn).has(pf::ANON)
+        if self.on_chains(ctx, pfn)
+            && let Anon::Chains(c) = &mut self.anon
         {
             c.walk_done(ctx, pfn);
         }
@@ -370,7 +532,9 @@ impl ReverseMap for ObjRmap {
 
     fn validate(&self, core: &Core) -> Result<(), String> {
         match &self.anon {
-            Anon::Chains(c) => c.validate(core),
+            Anon::Chains(c) => c.validate_tracked(core, &|pfn| {
+                core.frames.get(pfn).has(pf::ANON) || self.is_converted(pfn)
+            }),
             Anon::Mm(a) => {
                 let members: usize = a.families.iter().map(Vec::len).sum();
                 if members as u64 != a.records {
@@ -407,134 +571,4 @@ impl ReverseMap for ObjRmap {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rmap_core::conformance::{run_suite, run_trace};
-
-    #[test]
-    fn every_preset_passes_the_conformance_suite() {
-        for p in PRESETS {
-            run_suite(|| ObjRmap::with_preset(p).unwrap());
-        }
-    }
-
-    #[test]
-    fn every_preset_passes_the_property_tests() {
-        for p in PRESETS {
-            rmap_core::props::random_ops_under_pressure(|| ObjRmap::with_preset(p).unwrap(), 192);
-            rmap_core::props::read_only_ops_under_pressure(|| ObjRmap::with_preset(p).unwrap(), 64);
-        }
-    }
-
-    fn rmap_stats(out: &str) -> (u64, u64, u64) {
-        let line = out
-            .lines()
-            .rfind(|l| l.contains("\"rmap\""))
-            .expect("stats all");
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let r = &v["rmap"];
-        (
-            r["walks"].as_u64().unwrap(),
-            r["vmas_visited"].as_u64().unwrap(),
-            r["hits"].as_u64().unwrap(),
-        )
-    }
-
-    /// The database "indirect buffer cache": one process maps one shared
-    /// file as 1000 VMAs of 8 pages at distinct offsets, touches them, and
-    /// reclaim unmaps pages. A list visits every VMA per walk, the tree
-    /// only the one that covers the page.
-    #[test]
-    fn db_window_list_walks_visit_100x_more_vmas_than_the_tree() {
-        let mut t = String::from("config ram=64M swap=64M\nfile db 32M\n");
-        for i in 0..1000u64 {
-            // windows two pages apart in address space never merge
-            let addr = 0x1000_0000_0000u64 + i * 10 * 4096;
-            let off = ((i * 7919) % 1000) * 8 * 4096;
-            t.push_str(&format!(
-                "mmap 1 {addr:#x} 32K rw- shared file=db off={off:#x}\ntouch 1 {addr:#x} 32K r\n"
-            ));
-        }
-        t.push_str("reclaim 2000\ncheck\nstats all\n");
-        let mut per_walk = vec![];
-        for p in ["mccracken", "prio", "anonmm"] {
-            let out = run_trace(ObjRmap::with_preset(p).unwrap(), &t).unwrap();
-            assert!(!out.contains(" failed: "), "{p}: {out}");
-            let (walks, visited, hits) = rmap_stats(&out);
-            assert!(
-                walks >= 2000 && hits >= 2000,
-                "{p}: {walks} walks, {hits} hits"
-            );
-            per_walk.push(visited as f64 / walks as f64);
-        }
-        assert!(
-            per_walk[0] >= 100.0 * per_walk[1],
-            "list {} vs tree {} VMAs per walk",
-            per_walk[0],
-            per_walk[1]
-        );
-        assert!(
-            (per_walk[1] - 1.0).abs() < 1e-9,
-            "the tree visits exactly the covering VMA: {}",
-            per_walk[1]
-        );
-        // and the scan oracle agrees on what they found: `check` above ran
-        // validate, which compares every walk with a scan of all PTEs.
-    }
-
-    #[test]
-    fn anonmm_walk_visits_each_mm_of_the_family() {
-        let mut t =
-            String::from("mmap 1 0x100000000000 4K rw- private\ntouch 1 0x100000000000 4K w\n");
-        for c in 2..=5 {
-            t.push_str(&format!("fork 1 {c}\n"));
-        }
-        t.push_str("exec 5\nreclaim 1\ncheck\nstats all\n");
-        let out = run_trace(ObjRmap::with_preset("anonmm").unwrap(), &t).unwrap();
-        assert!(!out.contains(" failed: "), "{out}");
-        let line = out.lines().last().unwrap();
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        // process 5 exec'd: a new mm with no family yet; four records remain
-        assert_eq!(v["objects"]["anonmm"], 4, "{line}");
-        let (walks, visited, hits) = rmap_stats(&out);
-        assert!(walks >= 1 && hits == 4 * walks, "{walks} walks {hits} hits");
-        assert_eq!(visited, 4 * walks);
-    }
-
-    /// The lock protocols of the objrmap eras: McCracken's `i_shared_sem`
-    /// (a semaphore the walks only trylock), the 2.6.7 `i_mmap_lock`
-    /// spinlock (also trylocked), anonmm's family lock; every page's
-    /// mapcount under its chain or map lock.
-    #[test]
-    fn lock_classes_of_each_era() {
-        let mut t = String::from(
-            "config ram=16M\nfile f 64K\nmmap 1 0x100000000000 64K rw- shared file=f\n\
-             touch 1 0x100000000000 64K w\nmmap 1 0x100000100000 64K rw- private\n\
-             touch 1 0x100000100000 64K w\n",
-        );
-        for c in 2..=4 {
-            t.push_str(&format!("fork 1 {c}\ntouch {c} 0x100000000000 64K r\n"));
-        }
-        t.push_str("reclaim 128\nstats all\ncheck\n");
-        let locks = |p: &str| -> serde_json::Value {
-            let out = run_trace(ObjRmap::with_preset(p).unwrap(), &t).unwrap();
-            assert!(!out.contains(" failed: "), "{p}: {out}");
-            let line = out.lines().rfind(|l| l.contains("\"locks\"")).unwrap();
-            serde_json::from_str::<serde_json::Value>(line).unwrap()["locks"].clone()
-        };
-        let m = locks("mccracken");
-        assert_eq!(m["i_mmap"]["kind"], "semaphore", "{m}");
-        assert_eq!(m["pte_chain"]["kind"], "bit_spin", "{m}");
-        assert!(m["pte_chain"]["acquired"].as_u64().unwrap() > 0, "{m}");
-        let p = locks("prio");
-        assert_eq!(p["i_mmap"]["kind"], "spin", "{p}");
-        let a = locks("anonmm");
-        assert_eq!(a["anonmm"]["kind"], "spin", "{a}");
-        assert_eq!(a["anonmm"]["instances"], 1, "one family: {a}");
-        assert!(a["page_map_lock"]["acquired"].as_u64().unwrap() > 0, "{a}");
-        assert!(a.get("pte_chain").is_none(), "{a}");
-        for l in [&m, &p, &a] {
-            assert!(l["i_mmap"]["acquired"].as_u64().unwrap() > 0, "{l}");
-        }
-    }
-}
+mod tests;

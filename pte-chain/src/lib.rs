@@ -22,6 +22,28 @@
 //! per 16-byte node, no direct mode: the first rmap patches), `nrpte15`,
 //! `nrpte31`.
 //!
+//! Era facts (every preset is the 2.5/2.6.0 PTE-chain rmap; the sources
+//! are Linux 2.6.0 and 2.5.27 as kept in the BitKeeper-era history):
+//! - **Object sizes**: `rik` is x86-64 (64-byte line, 8-byte `pte_addr_t`,
+//!   NRPTE = (64 - 8) / 8 = 7: a 64-byte block; 2.6.0 `mm/rmap.c`);
+//!   `nrpte31` is the i386 Pentium 4 layout it names (128-byte line,
+//!   4-byte entries: (128 - 4) / 4 = 31 in a 128-byte block); `nrpte15` is
+//!   ppc64, a 64-bit machine with 128-byte lines ((128 - 8) / 8 = 15 in a
+//!   128-byte block; i386 on a K7 gives 15 too, in 64 bytes); `naive` is
+//!   2.5.27's `struct pte_chain { next; ptep; }`, 16 bytes per mapping
+//!   (2.5.27 `mm/rmap.c`, "minimal rmap"). The `vm_area_struct` is 2.6.0's
+//!   128 bytes (2.5.52 on), 2.5.27's 136 for `naive`
+//!   ([`rmap_core::rmap::sizes`]).
+//! - **Fork copies every PTE** of every VMA but `VM_DONTCOPY` ones, file
+//!   pages included, and adds a chain entry for each (2.6.0
+//!   `kernel/fork.c` `dup_mmap`, `mm/memory.c` `copy_page_range` calling
+//!   `page_add_rmap`); lazy fork came in 2.6.14.
+//! - **Walks do not stop early**: the chain holds exactly the mappings, and
+//!   2.6.0's `page_referenced` and `try_to_unmap` go through every entry
+//!   (only `SWAP_FAIL` ends the latter).
+//! - **Nonlinear pages** are on their chains like any other
+//!   (`install_page` calls `page_add_rmap`): nothing to scan.
+//!
 //! Anonymous state: this design has no anon_vma; a VMA's word only records
 //! "has anonymous pages" (so fork copies its page tables), and anonymous
 //! state never blocks a VMA merge, as in 2.5.
@@ -34,10 +56,10 @@
 use rmap_core::locks::era;
 use rmap_core::merge_rules::MergeRules;
 use rmap_core::pgtable::PtePtr;
-use rmap_core::rmap::{MapAt, Objects};
+use rmap_core::rmap::{MapAt, Objects, sizes};
 use rmap_core::walk::Walk;
 use rmap_core::{
-    Acq, AnonNeed, Cand, Core, Ctx, Errno, Lk, LockClass, LockProtocol, MmId, Pfn, Presets,
+    Acq, AnonNeed, Core, Ctx, Errno, Lk, LockClass, LockProtocol, MmId, NonlinearEra, Pfn, Presets,
     ReverseMap, VmaId, WorkKind,
 };
 
@@ -68,8 +90,11 @@ struct Shape {
     name: &'static str,
     direct: bool,
     nrpte: usize,
-    /// Kernel bytes of one block (a cache line, or a 16-byte node).
+    /// Kernel bytes of one block (a cache line, or a 16-byte node) on the
+    /// machine the preset names (module docs).
     block_bytes: u64,
+    /// Kernel bytes of one `vm_area_struct` in the preset's release.
+    vma_bytes: u64,
 }
 
 const PRESETS: [Shape; 4] = [
@@ -78,24 +103,28 @@ const PRESETS: [Shape; 4] = [
         direct: true,
         nrpte: 7,
         block_bytes: 64,
+        vma_bytes: sizes::VMA_2_6_0,
     },
     Shape {
         name: "naive",
         direct: false,
         nrpte: 1,
         block_bytes: 16,
+        vma_bytes: sizes::VMA_2_5_27,
     },
     Shape {
         name: "nrpte15",
         direct: true,
         nrpte: 15,
         block_bytes: 128,
+        vma_bytes: sizes::VMA_2_6_0,
     },
     Shape {
         name: "nrpte31",
         direct: true,
         nrpte: 31,
-        block_bytes: 256,
+        block_bytes: 128,
+        vma_bytes: sizes::VMA_2_6_0,
     },
 ];
 
@@ -311,12 +340,7 @@ impl PteChain {
         // (shrink_list, refill_inactive_zone: 2.6.0)
         out.hold(Acq::excl(LockClass::PteChain, pfn.0 as u64));
         let push = |out: &mut Walk, p: PtePtr| {
-            out.cands.push(Cand {
-                mm: MmId(core.pt.owner(p)),
-                vma: None,
-                addr: core.pt.address(p),
-                pte: Some(p),
-            });
+            out.push(MmId(core.pt.owner(p)), None, core.pt.address(p), Some(p));
         };
         match self.heads.get(pfn.idx()).copied().unwrap_or_default() {
             Head::None => {}
@@ -388,6 +412,16 @@ impl ReverseMap for PteChain {
     fn merge_rules(&self) -> &'static MergeRules {
         &MergeRules::V2_6_0
     }
+    fn nonlinear(&self) -> NonlinearEra {
+        NonlinearEra::Tracked
+    }
+    fn vma_bytes(&self) -> u64 {
+        self.shape.vma_bytes
+    }
+    /// 2.6.0 `copy_page_range` copies every VMA's PTEs.
+    fn fork_needs_copy(&self, _core: &Core, _parent: VmaId) -> bool {
+        true
+    }
 
     fn page_add_anon(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt, _new_page: bool) {
         self.locked(ctx, pfn, |c| c.add(pfn, at.pte));
@@ -420,13 +454,27 @@ impl ReverseMap for PteChain {
     }
 
     fn validate(&self, core: &Core) -> Result<(), String> {
+        let anon = |pfn: Pfn| core.frames.get(pfn).has(rmap_core::frame::flags::ANON);
+        self.validate_tracked(core, &|pfn| !self.anon_only || anon(pfn))
+    }
+}
+
+impl PteChain {
+    /// [`ReverseMap::validate`] for a chain told of the pages `tracked`
+    /// selects only (objrmap: anonymous pages, and file pages moved onto
+    /// chains): their entry counts must equal their mapcounts, every other
+    /// page's be zero.
+    pub fn validate_tracked(
+        &self,
+        core: &Core,
+        tracked: &dyn Fn(Pfn) -> bool,
+    ) -> Result<(), String> {
         let mut reachable = 0u64;
         let mut buf = Vec::new();
         for (i, &h) in self.heads.iter().enumerate() {
             let pfn = Pfn(i as u32);
             self.entries(pfn, &mut buf);
-            let used = core.frames.is_used(pfn)
-                && (!self.anon_only || core.frames.get(pfn).has(rmap_core::frame::flags::ANON));
+            let used = core.frames.is_used(pfn) && tracked(pfn);
             let mapcount = if used {
                 core.frames.get(pfn).mapcount as usize
             } else {
@@ -602,5 +650,46 @@ check
         // one page is still mapped: the block went by collapse, not unmap
         assert!(out.contains(r#"{"vmas":1,"rss_anon":1,"#), "{out}");
         assert!(!out.contains(" failed: "), "{out}");
+    }
+
+    /// Fork in the PTE-chain era copies the PTEs of a shared file mapping
+    /// and gives every copy a chain entry (2.6.0 `copy_page_range` ->
+    /// `page_add_rmap`): 16 file pages mapped twice take 16 blocks, and the
+    /// child has them mapped without a fault. Blocks and VMAs are charged
+    /// at the preset's machine's and release's sizes.
+    #[test]
+    fn fork_copies_file_ptes_onto_chains_and_sizes_are_the_eras() {
+        let t = "file f 64K
+mmap 1 0x100000000000 64K rw- shared file=f
+touch 1 0x100000000000 64K r
+fork 1 2
+stats 2
+stats all
+check
+";
+        for (p, block, vma) in [
+            ("rik", 64, 128),
+            ("naive", 16, 136),
+            ("nrpte15", 128, 128),
+            ("nrpte31", 128, 128),
+        ] {
+            let out = run_trace(PteChain::with_preset(p).unwrap(), t).unwrap();
+            assert!(!out.contains(" failed: "), "{p}: {out}");
+            assert!(
+                out.starts_with(r#"{"vmas":1,"rss_anon":0,"rss_file":16,"#),
+                "{p}: {out}"
+            );
+            let line = out.lines().find(|l| l.contains("\"objects\"")).unwrap();
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            // two mappings per page: one block each, or a node per mapping
+            let blocks = if p == "naive" { 32 } else { 16 };
+            assert_eq!(v["objects"]["pte_chain"].as_u64(), Some(blocks), "{p}");
+            assert_eq!(v["object_bytes"]["pte_chain"].as_u64(), Some(block), "{p}");
+            assert_eq!(
+                v["object_bytes"]["vm_area_struct"].as_u64(),
+                Some(vma),
+                "{p}"
+            );
+        }
     }
 }

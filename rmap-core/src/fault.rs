@@ -381,6 +381,12 @@ impl<R: ReverseMap> System<R> {
             self.map_locked(new, at, Pte::present(new, prot, saved).mkdirty(), true);
             return Ok(FaultKind::Cow);
         }
+        if v.has(vmf::NONLINEAR) && pgoff != v.pgoff_at(addr) {
+            // install_page: the era's rmap may have work to do before the
+            // page-table lock (McCracken's page_convert_anon)
+            self.rmap
+                .page_install_nonlinear(&mut self.core.ctx(), page, vid, addr);
+        }
         let mut pte = Pte::present(page, Prot(prot.0 & !Prot::WRITE), saved);
         if acc == Access::Write {
             pte = pte.mkwrite().mkdirty();

@@ -8,7 +8,9 @@
 //!
 //! `i_mmap` holds the linear VMAs of the file, in the shape the system
 //! chooses ([`IMapShape`]); VMAs made nonlinear by remap_file_pages move to
-//! `i_mmap_nonlinear`, which every walk must scan whole.
+//! `i_mmap_nonlinear`, which each era's reclaim treats its own way
+//! ([`crate::nonlinear`]), with a scan cursor per VMA (`nl_cursor`) where
+//! it sweeps them in clusters.
 //!
 //! Contents: a page that was never written back reads as its initial
 //! contents ([`initial_content`], or zero for shmem); written-back pages are
@@ -108,6 +110,9 @@ pub struct File {
     pub store: BTreeMap<u64, u64>,
     pub i_mmap: IMap,
     pub i_mmap_nonlinear: Vec<VmaId>,
+    /// The cluster scan's cursor of each nonlinear VMA (Linux keeps it in
+    /// `vm_private_data`); see [`crate::nonlinear`].
+    pub nl_cursor: crate::nonlinear::Cursors,
     /// VMAs that map this object (linear or not).
     pub map_count: u64,
 }
@@ -133,6 +138,7 @@ impl File {
             store: BTreeMap::new(),
             i_mmap: IMap::new(shape),
             i_mmap_nonlinear: Vec::new(),
+            nl_cursor: Default::default(),
             map_count: 0,
         }
     }

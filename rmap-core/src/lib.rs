@@ -31,6 +31,8 @@
 //!   written once there) and the record of acquisitions and work units;
 //! - [`walk`]: what a reverse-map walk reports, and the walks the core
 //!   shares (a scan of every page table, the file walk through `i_mmap`);
+//! - [`nonlinear`]: nonlinear mappings as each era handled them (tracked,
+//!   cluster-scanned by 2.6.7-3.19's reclaim, or emulated from 4.0);
 //! - `validate`, `shadow`: [`System::validate`] and
 //!   [`System::check_integrity`], the oracle every backend is held to;
 //! - [`ops`], [`trace`], [`replay`]: operations, the trace format, replay;
@@ -62,6 +64,7 @@ pub mod itree;
 pub mod locks;
 mod mem;
 pub mod merge_rules;
+pub mod nonlinear;
 pub mod ops;
 pub mod pgtable;
 #[cfg(any(test, feature = "testing"))]
@@ -86,9 +89,10 @@ pub use file::IMapShape;
 pub use locks::{Acq, LockClass, LockProtocol, LockRecording, WorkKind};
 pub use mem::SWAP_CLUSTER_MAX;
 pub use merge_rules::{AnonRule, MergeRules};
+pub use nonlinear::NonlinearEra;
 pub use ops::{Access, Advice, MapFlags, MergePolicy, Op, Pid, Prot};
 pub use rmap::{AnonNeed, Ctx, MapAt, Objects, Presets, ReverseMap, Scan};
 pub use system::{Config, Core, Lk, System};
 pub use vma::{FileId, MmId, Vma, VmaId};
 pub use vmaops::MmapReq;
-pub use walk::{Cand, Walk, WalkStats};
+pub use walk::{Cand, Walk, WalkCost, WalkStats};

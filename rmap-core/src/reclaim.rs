@@ -15,6 +15,7 @@ use crate::addr::Pfn;
 use crate::frame::{LruList, flags as pf};
 use crate::locks::{Acq, LockClass, WorkKind};
 use crate::mem::SWAP_CLUSTER_MAX;
+use crate::nonlinear::NonlinearEra;
 use crate::pte::Pte;
 use crate::rmap::{MapAt, ReverseMap};
 use crate::system::Lk;
@@ -195,7 +196,16 @@ impl<R: ReverseMap> System<R> {
             }
             let f = *self.core.frames.get(pfn);
             if f.mapcount > 0 {
-                self.core.frames.lru_move(pfn, LruList::ActiveFile);
+                // The 2.6.7-3.19 cluster scan may leave a nonlinear mapping
+                // for next time (SWAP_AGAIN: the page stays inactive); in
+                // other eras the walk missed a mapping (validation reports
+                // the backend's error) and the page is kept active.
+                let list = if self.core.nonlinear == NonlinearEra::Cluster {
+                    LruList::InactiveFile
+                } else {
+                    LruList::ActiveFile
+                };
+                self.core.frames.lru_move(pfn, list);
                 return false;
             }
             let file = crate::vma::FileId(f.mapping as u32);
@@ -215,10 +225,10 @@ impl<R: ReverseMap> System<R> {
         true
     }
 
-    /// Run the backend's walk for `pfn` into the reused buffer and count
-    /// it; record the locks the walk holds (released by
-    /// [`System::end_walk`]) and its work. `referenced` for
-    /// page_referenced's walk.
+    /// Run the backend's walk for `pfn` into the reused buffer and record
+    /// the locks the walk holds (released by [`System::end_walk`], which
+    /// also counts the walk's cost). `referenced` for page_referenced's
+    /// walk.
     fn run_walk(&mut self, pfn: Pfn, referenced: bool) -> Walk {
         let mut w = std::mem::take(&mut self.walkbuf);
         w.clear();
@@ -230,18 +240,25 @@ impl<R: ReverseMap> System<R> {
             self.walk_locks.push(l);
         }
         self.rmap.walk_done(&mut self.core.ctx(), pfn);
-        let s = &mut self.core.walk_stats;
-        s.walks += 1;
-        s.vmas_visited += w.vmas_visited;
-        s.ptes_checked += w.ptes_scanned + w.cands.len() as u64;
-        self.core.work(WorkKind::VmaVisit, w.vmas_visited);
-        self.core.work(WorkKind::PteCheck, w.ptes_scanned);
-        self.core.work(WorkKind::ChainBlock, w.chain_blocks);
         w
     }
 
-    /// The walk `w` is done: release its locks and keep its buffer.
-    fn end_walk(&mut self, w: Walk) {
+    /// The walk `w` is done after its first `used` candidates: count what
+    /// it cost, up to the last one used if the era's walk `stopped` there
+    /// (every mapping found), else all of it; under its locks. Then
+    /// release them and keep its buffer.
+    fn end_walk(&mut self, w: Walk, used: usize, stopped: bool) {
+        let cost = match used.checked_sub(1) {
+            Some(last) if stopped => w.cands[last].cost,
+            _ => w.cost(),
+        };
+        let s = &mut self.core.walk_stats;
+        s.walks += 1;
+        s.vmas_visited += cost.vmas_visited;
+        s.ptes_checked += cost.ptes_scanned + used as u64;
+        self.core.work(WorkKind::VmaVisit, cost.vmas_visited);
+        self.core.work(WorkKind::PteCheck, cost.ptes_scanned);
+        self.core.work(WorkKind::ChainBlock, cost.chain_blocks);
         while let Some(l) = self.walk_locks.pop() {
             self.core.unlock(l);
         }
@@ -281,14 +298,21 @@ impl<R: ReverseMap> System<R> {
     }
 
     /// Test and clear the accessed bit of every PTE that maps `pfn`;
-    /// returns how many were set (`page_referenced`).
+    /// returns how many were set (`page_referenced`). Where the era's walk
+    /// stops early, it stops once it has found as many PTEs as the page
+    /// has mappings (the `mapcount` countdown of `page_referenced_one`,
+    /// 2.6.7 on); a mapping the walk does not report (a nonlinear VMA in
+    /// 2.6.7-3.19) keeps it from stopping.
     pub fn page_referenced(&mut self, pfn: Pfn) -> u32 {
         let w = self.run_walk(pfn, true);
-        let mut refs = 0;
+        let mut left = self.core.frames.get(pfn).mapcount;
+        let (mut refs, mut used, mut stopped) = (0, 0, false);
         for c in &w.cands {
+            used += 1;
             let (at, lk) = self.resolve(pfn, c, true);
             if let Some(at) = at {
                 self.core.walk_stats.hits += 1;
+                left = left.saturating_sub(1);
                 let pte = self.core.pt.get(at.pte);
                 if pte.accessed() {
                     self.core.pt.set(at.pte, pte.mkold());
@@ -296,12 +320,18 @@ impl<R: ReverseMap> System<R> {
                 }
             }
             self.core.unlock(lk);
+            if w.stops && left == 0 {
+                stopped = true;
+                break;
+            }
         }
-        self.end_walk(w);
+        self.end_walk(w, used, stopped);
         refs
     }
 
-    /// How many PTEs map `pfn`, found through the walk.
+    /// How many PTEs map `pfn`, found through the whole walk (it never
+    /// stops early; in the 2.6.7-3.19 eras it does not count nonlinear
+    /// mappings).
     pub fn page_mapped_count(&mut self, pfn: Pfn) -> u32 {
         let w = self.run_walk(pfn, false);
         let mut n = 0;
@@ -313,17 +343,26 @@ impl<R: ReverseMap> System<R> {
             }
             self.core.unlock(lk);
         }
-        self.end_walk(w);
+        let used = w.cands.len();
+        self.end_walk(w, used, false);
         n
     }
 
     /// Replace every PTE that maps `pfn` (`try_to_unmap`): a swap entry for
     /// an anonymous page in the swap cache, the file offset in a nonlinear
     /// VMA, a protection marker where the page had its own protection, else
-    /// none.
+    /// none. Where the era's walk stops early, it stops as soon as the page
+    /// is no longer mapped (2.6.7 on). In the 2.6.7-3.19 eras a file page
+    /// still mapped after the walk goes on to the nonlinear VMAs' cluster
+    /// scan ([`crate::nonlinear`]).
     pub fn try_to_unmap(&mut self, pfn: Pfn) {
         let w = self.run_walk(pfn, false);
+        let mut used = 0;
         for c in &w.cands {
+            if w.stops && self.core.frames.get(pfn).mapcount == 0 {
+                break;
+            }
+            used += 1;
             let (at, lk) = self.resolve(pfn, c, false);
             let Some(at) = at else {
                 self.core.unlock(lk);
@@ -358,6 +397,11 @@ impl<R: ReverseMap> System<R> {
             self.unmap_one(pfn, at, pte.dirty());
             self.core.unlock(lk);
         }
-        self.end_walk(w);
+        let stopped = w.stops && self.core.frames.get(pfn).mapcount == 0;
+        self.end_walk(w, used, stopped);
+        let f = self.core.frames.get(pfn);
+        if self.core.nonlinear == NonlinearEra::Cluster && f.mapcount > 0 && !f.has(pf::ANON) {
+            self.try_to_unmap_nonlinear(pfn);
+        }
     }
 }

@@ -33,6 +33,9 @@ pub struct StatsAll {
     pub pt_pages: u64,
     pub swap_used: u64,
     pub objects: std::collections::BTreeMap<&'static str, u64>,
+    /// Kernel bytes of one object of each kind in `objects`, in the
+    /// preset's era (`rmap::sizes`).
+    pub object_bytes: std::collections::BTreeMap<&'static str, u64>,
     pub kernel_bytes: u64,
     pub rmap: WalkStats,
     pub kernel_bytes_peak: u64,
@@ -103,6 +106,7 @@ impl<R: ReverseMap> System<R> {
             pt_pages: self.core.pt.live(),
             swap_used: self.core.swap.used(),
             objects: o.kinds.iter().map(|(&k, &(c, _))| (k, c)).collect(),
+            object_bytes: o.kinds.iter().map(|(&k, &(_, b))| (k, b)).collect(),
             kernel_bytes: o.kernel_bytes(),
             rmap: self.core.walk_stats,
             kernel_bytes_peak: self.peak_kernel_bytes.max(o.kernel_bytes()),

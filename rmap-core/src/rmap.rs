@@ -35,11 +35,21 @@
 //!   now maps / no longer maps the frame; `page_freed` just before an
 //!   anonymous or file frame goes back to the free pool; `page_reuse` when a
 //!   write fault reuses an exclusively mapped anonymous page;
+//!   `page_install_nonlinear` *before* a fault maps a file page out of its
+//!   linear place in a nonlinear VMA;
 //! - `guards_removed`: MADV_GUARD_REMOVE ran over part of a VMA.
 //!
 //! Walk protocol: see [`crate::walk`]. The shared walks (a scan of every
 //! page table, the file walk through `i_mmap` and its nonlinear VMAs) are
 //! methods of [`Core`] there, for any backend to call.
+//!
+//! Era facts a preset declares, which the core asks: its lock protocol
+//! ([`ReverseMap::lock_protocol`]), how it handled nonlinear mappings
+//! ([`ReverseMap::nonlinear`]), whether fork copied every VMA's page tables
+//! ([`ReverseMap::fork_needs_copy`]), its `vm_area_struct` size
+//! ([`ReverseMap::vma_bytes`]; the backend gives its own objects' sizes in
+//! [`ReverseMap::objects`]), and, per walk, whether the walk stops once
+//! every mapping is found ([`Walk::stops`](crate::walk::Walk::stops)).
 
 use std::collections::BTreeMap;
 use std::ops::Deref;
@@ -48,19 +58,74 @@ use crate::addr::Pfn;
 use crate::error::Errno;
 use crate::locks::{Acq, LockProtocol, WorkKind};
 use crate::merge_rules::MergeRules;
+use crate::nonlinear::NonlinearEra;
 use crate::pgtable::PtePtr;
 use crate::system::Core;
 use crate::system::Lk;
 use crate::vma::{MmId, VmaId};
 use crate::walk::Walk;
 
-/// Kernel object sizes on x86-64 (Linux 6.18 slab sizes).
+/// Kernel object sizes on x86-64, per era: each preset charges its own
+/// era's sizes (the object sizes a kernel of that version built for x86-64,
+/// SMP, without NUMA or lock debugging, from the structure definitions; for
+/// 6.18 the slab sizes of this machine's kernel). Sources: the `include/linux`
+/// headers of the version named; `docs/benchmarks.md` has the table.
 pub mod sizes {
+    /// Linux 6.18 `vm_area_struct` (LIVE `/sys/kernel/slab`: 192).
     pub const VM_AREA_STRUCT: u64 = 192;
+    /// Linux 6.18 `anon_vma`: 96-byte object, 104-byte slab stride (SLUB's
+    /// free pointer of a `TYPESAFE_BY_RCU` cache with a constructor), as
+    /// `/proc/slabinfo` shows it.
     pub const ANON_VMA: u64 = 104;
+    /// `anon_vma_chain` from 3.7 (interval tree: `rb_node` and
+    /// `rb_subtree_last` replace the `same_anon_vma` list): 64.
     pub const ANON_VMA_CHAIN: u64 = 64;
     pub const PAGE_TABLE: u64 = 4096;
+    /// One x86-64 cache line (the 2.5.35+ `pte_chain` block).
     pub const PTE_CHAIN_LINE: u64 = 64;
+
+    /// 2.5.27-2.5.51 `vm_area_struct` (2.6.0's layout plus `vm_raend`).
+    pub const VMA_2_5_27: u64 = 136;
+    /// 2.5.52-2.6.6 `vm_area_struct` (include/linux/mm.h, 2.6.0): mm,
+    /// start, end, next, page_prot, flags, a 32-byte `rb_node`, the
+    /// `shared` list, ops, pgoff, file, private_data.
+    pub const VMA_2_6_0: u64 = 128;
+    /// 2.6.7-rc1 before anon_vma (rmap 16-38: prio tree, no anon_vma
+    /// fields): 2.6.7's layout less `anon_vma_node` and `anon_vma`.
+    pub const VMA_2_6_7_PRIO: u64 = 144;
+    /// 2.6.7 / 2.6.8 `vm_area_struct` (the `shared` union of 32 bytes,
+    /// `anon_vma_node`, `anon_vma`).
+    pub const VMA_2_6_7: u64 = 168;
+    /// 2.6.34 (a 24-byte `rb_node`, the `anon_vma_chain` list head,
+    /// `vm_truncate_count`).
+    pub const VMA_2_6_34: u64 = 168;
+    /// 2.6.36 (`vm_prev` added).
+    pub const VMA_2_6_36: u64 = 176;
+    /// 3.0 (`vm_truncate_count` gone).
+    pub const VMA_3_0: u64 = 168;
+    /// 3.8 (`rb_subtree_gap`, the `shared.linear` rb node).
+    pub const VMA_3_8: u64 = 176;
+    /// 3.19.
+    pub const VMA_3_19: u64 = 176;
+
+    /// 2.6.7 `anon_vma`: a spinlock (4, padded to 8) and a list head.
+    pub const ANON_VMA_2_6_7: u64 = 24;
+    /// 2.6.34 `anon_vma`: spinlock, `ksm_refcount`, list head.
+    pub const ANON_VMA_2_6_34: u64 = 24;
+    /// 2.6.36 `anon_vma`: spinlock, `root`, `external_refcount` (KSM or
+    /// migration), list head.
+    pub const ANON_VMA_2_6_36: u64 = 40;
+    /// 3.0 `anon_vma`: `root`, a 32-byte `struct mutex` (count, wait_lock,
+    /// wait_list, owner), refcount, list head.
+    pub const ANON_VMA_3_0: u64 = 64;
+    /// 3.8 `anon_vma`: `root`, a 32-byte `rw_semaphore`, refcount,
+    /// `rb_root`.
+    pub const ANON_VMA_3_8: u64 = 56;
+    /// 3.19 `anon_vma`: `root`, a 40-byte `rw_semaphore`, refcount,
+    /// degree, parent, `rb_root`.
+    pub const ANON_VMA_3_19: u64 = 72;
+    /// 2.6.34-3.6 `anon_vma_chain`: two pointers and two list heads.
+    pub const ANON_VMA_CHAIN_2_6_34: u64 = 48;
 }
 
 /// Where one PTE maps a frame.
@@ -180,6 +245,16 @@ pub trait ReverseMap: Send + Sync + 'static {
     fn merge_rules(&self) -> &'static MergeRules {
         &MergeRules::V6_18
     }
+    /// How the preset's era handled `remap_file_pages` (see
+    /// [`crate::nonlinear`]; default: Linux 6.18's emulation).
+    fn nonlinear(&self) -> NonlinearEra {
+        NonlinearEra::Emulated
+    }
+    /// Kernel bytes of one `vm_area_struct` in the preset's era (default:
+    /// Linux 6.18's; [`sizes`]).
+    fn vma_bytes(&self) -> u64 {
+        sizes::VM_AREA_STRUCT
+    }
 
     // ----- address spaces -----
     /// `child` is being forked from `parent`, before any VMA is copied.
@@ -215,8 +290,10 @@ pub trait ReverseMap: Send + Sync + 'static {
         Ok(())
     }
     /// Whether fork must copy the parent VMA's page tables (Linux:
-    /// `vma_needs_copy`, true when the VMA has an anon_vma). The core also
-    /// copies nonlinear and many-prots VMAs, whose PTEs hold state.
+    /// `vma_needs_copy`, true when the VMA has an anon_vma: lazy fork,
+    /// 2.6.14 on). The core also copies nonlinear and many-prots VMAs,
+    /// whose PTEs hold state. The eras before 2.6.14 copied every VMA
+    /// (`copy_page_range`); their presets say so here.
     fn fork_needs_copy(&self, core: &Core, parent: VmaId) -> bool {
         core.vmas[parent].anon != 0
     }
@@ -230,6 +307,11 @@ pub trait ReverseMap: Send + Sync + 'static {
     fn page_dup(&mut self, _ctx: &mut Ctx, _pfn: Pfn, _parent: MapAt, _child: MapAt) {}
     fn page_remove(&mut self, _ctx: &mut Ctx, _pfn: Pfn, _at: MapAt) {}
     fn page_freed(&mut self, _ctx: &mut Ctx, _pfn: Pfn) {}
+    /// A fault is about to map file page `pfn` at `addr` of nonlinear VMA
+    /// `vma`, at an address that is not the page's linear one
+    /// (`install_page`, before it takes the page-table lock). The
+    /// page-table entry is not set yet.
+    fn page_install_nonlinear(&mut self, _ctx: &mut Ctx, _pfn: Pfn, _vma: VmaId, _addr: u64) {}
     /// A write fault reuses anonymous page `pfn`, mapped only at `at`
     /// (Linux then moves the page to the VMA's own anon_vma:
     /// `folio_move_anon_rmap`).
@@ -286,6 +368,10 @@ impl ReverseMap for Scan {
     }
     fn lock_protocol(&self) -> &'static LockProtocol {
         &crate::locks::era::V2_4
+    }
+    /// The scan looks at every PTE anyway.
+    fn nonlinear(&self) -> NonlinearEra {
+        NonlinearEra::Tracked
     }
     fn preset(&self) -> &'static str {
         "default"

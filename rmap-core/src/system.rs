@@ -27,6 +27,7 @@ use crate::fault::Observer;
 use crate::file::{File, IMapShape};
 use crate::frame::FrameTable;
 use crate::locks::{Acq, LockClass, LockRecorder, LockRecording, Mode, WorkKind};
+use crate::nonlinear::NonlinearEra;
 use crate::ops::{MergePolicy, Pid};
 use crate::ops::{Op, StatsTarget};
 use crate::pgtable::{PageTables, PtePtr};
@@ -157,6 +158,9 @@ pub struct Core {
     pub watermark: u64,
     /// The lock record and the work counters (see [`crate::locks`]).
     pub locks: LockRecorder,
+    /// How the backend's era handles nonlinear mappings (asked of the
+    /// backend once, at [`System::new`]).
+    pub nonlinear: NonlinearEra,
     free_mm_ids: Vec<u32>,
 }
 
@@ -234,9 +238,10 @@ impl Core {
         self.pte_ptr(mm, addr).map_or(Pte::NONE, |p| self.pt.get(p))
     }
 
-    /// Live objects of the core's own kinds.
-    pub fn core_objects(&self, out: &mut Objects) {
-        out.add("vm_area_struct", self.vmas.live(), sizes::VM_AREA_STRUCT);
+    /// Live objects of the core's own kinds; a `vm_area_struct` is
+    /// `vma_bytes` kernel bytes (the era's, [`ReverseMap::vma_bytes`]).
+    pub fn core_objects(&self, vma_bytes: u64, out: &mut Objects) {
+        out.add("vm_area_struct", self.vmas.live(), vma_bytes);
         out.add("page_table", self.pt.live(), sizes::PAGE_TABLE);
     }
 
@@ -350,6 +355,7 @@ impl<R: ReverseMap> System<R> {
             counters: Counters::default(),
             watermark,
             locks: LockRecorder::new(rmap.lock_protocol(), cfg.locks),
+            nonlinear: rmap.nonlinear(),
             free_mm_ids: Vec::new(),
             cfg: cfg.clone(),
         };
@@ -445,7 +451,7 @@ impl<R: ReverseMap> System<R> {
     /// All live metadata objects, the core's and the backend's.
     pub fn objects(&self) -> Objects {
         let mut o = Objects::default();
-        self.core.core_objects(&mut o);
+        self.core.core_objects(self.rmap.vma_bytes(), &mut o);
         self.rmap.objects(&self.core, &mut o);
         o
     }
@@ -530,12 +536,14 @@ impl<R: ReverseMap> System<R> {
     /// madvise, remap): `apply` sends exactly these here. Each runs under
     /// its mm's `mmap_lock` (for writing, or reading for the advices that
     /// only zap or reclaim and for remap_file_pages, as 2.6 took it);
-    /// `touch` takes locks per fault instead.
+    /// `touch` takes locks per fault instead, and so does the 4.0 emulation
+    /// of remap_file_pages (read, then write, then faults).
     fn apply_mm_op(&mut self, op: &Op, obs: &mut dyn Observer) -> Result<(), OpError> {
         let mm = self.mm_of(op.pid().expect("an op on one address space"))?;
         let mode = match *op {
             Op::Touch { .. } => None,
             Op::Madvise { advice, .. } if !advice.changes_flags() => Some(Mode::Shared),
+            Op::Remap { .. } if self.core.nonlinear == NonlinearEra::Emulated => None,
             Op::Remap { .. } => Some(Mode::Shared),
             _ => Some(Mode::Exclusive),
         };

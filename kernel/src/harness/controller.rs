@@ -383,7 +383,7 @@ fn process_op(
             proc_of(procs, *pid)?;
             0
         }
-        Op::Remap { .. } | Op::Exec { .. } => {
+        Op::Exec { .. } => {
             return Err(KernelError::Sys(format!(
                 "{file}:{line}: {} cannot run live",
                 tl.op.name()

@@ -7,8 +7,10 @@
 //! `stats all` prints one JSON line with the live counts of the kernel's
 //! `vm_area_struct`, `anon_vma` and `anon_vma_chain` objects that belong to
 //! the trace's mappings (see "Object counts" below). `config`, `reclaim`,
-//! `stats PID` and `check` print nothing here; `remap` and `exec` are
-//! refused.
+//! `stats PID` and `check` print nothing here; `exec` is refused. `remap`
+//! calls `remap_file_pages`, which kernels since 4.0 emulate by mapping
+//! the range again (the model's 4.0-and-later presets do the same; older
+//! presets keep a nonlinear VMA and are not expected to agree).
 //!
 //! How it works (x86-64 Linux only):
 //! - The calling process is the *controller*. It pre-creates every declared
@@ -274,11 +276,6 @@ pub(crate) fn refusal(tl: &TraceLine, file: &str) -> Result<(), KernelError> {
         })
     };
     match &tl.op {
-        Op::Remap { .. } => refuse(
-            "remap_file_pages is emulated by modern kernels; the live run cannot replay it \
-             faithfully"
-                .into(),
-        ),
         Op::Exec { .. } => refuse(
             "exec would replace the harness's own program; the live run cannot replay it".into(),
         ),
@@ -290,6 +287,7 @@ pub(crate) fn refusal(tl: &TraceLine, file: &str) -> Result<(), KernelError> {
         | Op::Mprotect { addr, len, .. }
         | Op::Madvise { addr, len, .. }
         | Op::Touch { addr, len, .. }
+        | Op::Remap { addr, len, .. }
             if !in_window(*addr, *len) =>
         {
             refuse(format!(

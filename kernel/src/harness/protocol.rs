@@ -33,6 +33,8 @@ pub(super) const K_DUMP: u32 = 7;
 /// A round trip that does nothing (the shadow replays' stand-in for an
 /// op on the window).
 pub(super) const K_NOP: u32 = 8;
+/// `remap_file_pages` (the values need only be distinct).
+pub(super) const K_REMAP: u32 = 20;
 // Reply tags.
 pub(super) const T_DONE: u32 = 1;
 pub(super) const T_DATA: u32 = 2;
@@ -169,9 +171,11 @@ pub(super) fn recv_done(
 }
 
 /// The request that `op` becomes when it works on the window (mmap,
-/// munmap, mprotect, madvise, touch): its trace process and the request;
+/// munmap, mprotect, madvise, touch, remap): its trace process and the
+/// request;
 /// `None` for other ops. `files` are the declared files, opened by the
 /// controller. Errors: a mapping of a file that was not created.
+/// One arm per op kind, a table of requests: hence its length.
 pub(super) fn request(
     op: &Op,
     files: &HashMap<String, File>,
@@ -248,9 +252,25 @@ pub(super) fn request(
             *pid,
             range_req(K_TOUCH, (*access == Access::Write) as u32, *addr, *len),
         ),
+        Op::Remap {
+            pid,
+            addr,
+            len,
+            pgoff,
+            prot,
+        } => (*pid, remap_req(*addr, *len, *pgoff, *prot)),
         _ => return Ok(None),
     };
     Ok(Some((pid, req)))
+}
+
+/// `remap_file_pages(addr, len, prot, pgoff, 0)`: the trace's PROT is the
+/// syscall's `prot` (which kernels since 4.0 refuse unless it is 0).
+fn remap_req(addr: u64, len: u64, pgoff: u64, prot: Option<rmap_core::ops::Prot>) -> Req {
+    Req {
+        off: pgoff,
+        ..range_req(K_REMAP, prot.map_or(0, |p| p.to_linux() as u32), addr, len)
+    }
 }
 
 /// A request of `kind` on `[addr, addr + len)` with `arg`.

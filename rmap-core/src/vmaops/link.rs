@@ -106,11 +106,18 @@ impl<R: ReverseMap> System<R> {
         self.core.mm_mut(v.mm).vmas.remove(&v.start);
         self.core.vmas.free(id);
         if let Some(f) = v.file {
-            let file = self.core.file_mut(f);
-            file.map_count -= 1;
-            if file.shmem && file.map_count == 0 {
-                self.free_shmem(f);
-            }
+            self.core.file_mut(f).nl_cursor.remove(&id);
+            self.file_put(f);
+        }
+    }
+
+    /// Drop one reference to file object `f` (a mapping of it, or a
+    /// syscall's hold); a shared anonymous object dies with its last.
+    pub(super) fn file_put(&mut self, f: FileId) {
+        let file = self.core.file_mut(f);
+        file.map_count -= 1;
+        if file.shmem && file.map_count == 0 {
+            self.free_shmem(f);
         }
     }
 

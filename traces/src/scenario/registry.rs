@@ -8,7 +8,7 @@ use super::build::{
     many_prots_variants, merge_variants, no_variants, nonlinear_variants, real_variants,
 };
 use super::files::{db_window, file_share, nonlinear};
-use super::fork::{cow_server, fork_chain, fork_storm};
+use super::fork::{cow_server, fork_chain, fork_storm, fork_storm_file};
 use super::layout::{glibc_libs, guard_fork, heap_churn, remerge, uml};
 use super::pressure::{fault_storm, reclaim_pressure};
 use super::real_program::real_program;
@@ -33,6 +33,24 @@ pub static SCENARIOS: &[Scenario] = &[
             TIME_NS,
         ],
         build: fork_storm,
+    },
+    Scenario {
+        name: "fork-storm-file",
+        variants: no_variants,
+        about: "fork-storm with a shared file mapping instead of anonymous memory: the parent reads N MiB of a file, forks 4 children that each write their eighth of it",
+        exposes: "fork and exit cost per page when fork copies file PTEs and their reverse-map entries (before lazy fork, 2.6.14) against when it skips them",
+        size_unit: "MiB",
+        tiny_size: 1,
+        quick_sizes: &[16],
+        full_sizes: &[16, 64, 256],
+        key_metrics: &[
+            FORK_NS_PER_PAGE,
+            EXIT_NS_PER_PAGE,
+            KERNEL_BYTES_PEAK,
+            PTE_CHAIN_PEAK,
+            TIME_NS,
+        ],
+        build: fork_storm_file,
     },
     Scenario {
         name: "fork-chain",
@@ -128,7 +146,7 @@ pub static SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "uml",
         variants: many_prots_variants,
-        about: "a UML guest's address space: single pages of one physical-memory file at scattered offsets with mixed protections, touched and reprotected",
+        about: "a UML guest's address space: single pages of one physical-memory file at scattered offsets with mixed protections, touched and reprotected. many_prots=on is a what-if under every preset (the 2006 many-protections patch was never merged); it places and protects pages with remap_file_pages and a protection, which kernels from 4.0 refuse (EINVAL), so the 4.0-and-later presets (anonvma:linux, unfaulted) fail those calls and keep the one VMA",
         exposes: "VMA count, metadata bytes, mprotect and fault cost with and without many_prots VMAs",
         size_unit: "pages",
         tiny_size: 16,
@@ -146,7 +164,7 @@ pub static SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "glibc-libs",
         variants: many_prots_variants,
-        about: "hundreds of shared libraries mapped as 4 file VMAs (r--, r-x, r--, rw-) plus an anonymous bss each, touched; a fork",
+        about: "hundreds of shared libraries mapped as 4 file VMAs (r--, r-x, r--, rw-) plus an anonymous bss each, touched; a fork. many_prots=on is a what-if under every preset (the many-protections patch was never merged)",
         exposes: "VMAs per library (5 without many_prots, 2 with)",
         size_unit: "libraries",
         tiny_size: 4,
