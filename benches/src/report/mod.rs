@@ -31,6 +31,7 @@ mod choose;
 pub mod claims;
 pub mod classes;
 pub mod html;
+mod magnitudes;
 mod table;
 pub mod verdict;
 

@@ -87,6 +87,10 @@ impl<R: ReverseMap> System<R> {
             vmflags |= vmf::ACCOUNT;
         }
         if flags.many_prots {
+            // the 2006 patch made only shared mappings many-prots
+            if self.core.cfg.many_prots_patch && !flags.shared {
+                return Err(Errno::EINVAL);
+            }
             vmflags |= vmf::MANY_PROTS;
         }
         self.do_munmap(mm, addr, end)?;

@@ -62,6 +62,12 @@ impl Ops {
         }
         Ops(vec![Op::Config(items)])
     }
+    /// One more setting in the opening `config` line.
+    pub(super) fn config(&mut self, item: ConfigItem) {
+        if let Some(Op::Config(items)) = self.0.first_mut() {
+            items.push(item);
+        }
+    }
     /// `file NAME SIZE`.
     pub(super) fn file(&mut self, name: &str, size: u64) {
         self.0.push(Op::File {
@@ -165,6 +171,11 @@ pub(super) fn no_variants() -> Vec<&'static str> {
 /// How nonlinear mappings are made.
 pub(super) fn nonlinear_variants() -> Vec<&'static str> {
     vec!["remap", "emulated"]
+}
+
+/// uml: without and with many_prots VMAs, and with them under reclaim.
+pub(super) fn uml_variants() -> Vec<&'static str> {
+    vec!["many_prots=off", "many_prots=on", "many_prots=on+reclaim"]
 }
 
 /// Without and with many_prots VMAs.

@@ -6,6 +6,7 @@ use rmap_metrics::*;
 use super::Scenario;
 use super::build::{
     many_prots_variants, merge_variants, no_variants, nonlinear_variants, real_variants,
+    uml_variants,
 };
 use super::files::{db_window, file_share, nonlinear};
 use super::fork::{cow_server, fork_chain, fork_storm, fork_storm_file};
@@ -145,7 +146,7 @@ pub static SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "uml",
-        variants: many_prots_variants,
+        variants: uml_variants,
         about: "a UML guest's address space: single pages of one physical-memory file at scattered offsets with mixed protections, touched and reprotected. many_prots=on is a what-if under every preset (the 2006 many-protections patch was never merged); it places and protects pages with remap_file_pages and a protection, which kernels from 4.0 refuse (EINVAL), so the 4.0-and-later presets (anonvma:linux, unfaulted) fail those calls and keep the one VMA",
         exposes: "VMA count, metadata bytes, mprotect and fault cost with and without many_prots VMAs",
         size_unit: "pages",
