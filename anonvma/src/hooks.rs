@@ -224,6 +224,14 @@ impl ReverseMap for AnonVmaRmap {
             Self::set_page_av(ctx, pfn, own);
         }
     }
+    /// The RFC sets the flag after any guard install that placed a marker
+    /// where no anon_vma exists, file-backed mappings included (its 2/2,
+    /// "utilise anon_vma unfaulted flag on guard region install").
+    fn guards_installed(&mut self, ctx: &mut Ctx, vma: VmaId) {
+        if self.p.unfaulted && ctx.vmas[vma].anon == 0 {
+            ctx.set_anon(vma, UNFAULTED);
+        }
+    }
     fn guards_removed(&mut self, ctx: &mut Ctx, vma: VmaId, start: u64, end: u64) {
         let v = &ctx.vmas[vma];
         if v.anon == UNFAULTED && start == v.start && end == v.end {

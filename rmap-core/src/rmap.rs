@@ -316,6 +316,11 @@ pub trait ReverseMap: Send + Sync + 'static {
     /// (Linux then moves the page to the VMA's own anon_vma:
     /// `folio_move_anon_rmap`).
     fn page_reuse(&mut self, _ctx: &mut Ctx, _pfn: Pfn, _at: MapAt) {}
+    /// MADV_GUARD_INSTALL placed markers in `vma` (after `anon_prepare`
+    /// for a private anonymous VMA). A backend that records "page tables
+    /// may hold markers" without an anon_vma (the `unfaulted` RFC, file
+    /// mappings included) does it here.
+    fn guards_installed(&mut self, _ctx: &mut Ctx, _vma: VmaId) {}
     /// MADV_GUARD_REMOVE ran over `[start, end)` of `vma`.
     fn guards_removed(&mut self, _ctx: &mut Ctx, _vma: VmaId, _start: u64, _end: u64) {}
 

@@ -178,6 +178,11 @@ pub(super) fn uml_variants() -> Vec<&'static str> {
     vec!["many_prots=off", "many_prots=on", "many_prots=on+reclaim"]
 }
 
+/// guard-fork: the unfaulted flag's life cycle (`scenario::layout`).
+pub(super) fn guard_fork_variants() -> Vec<&'static str> {
+    vec!["anon", "file", "remove"]
+}
+
 /// Without and with many_prots VMAs.
 pub(super) fn many_prots_variants() -> Vec<&'static str> {
     vec!["many_prots=off", "many_prots=on"]

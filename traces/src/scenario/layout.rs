@@ -7,8 +7,8 @@ use rmap_core::Op;
 use rmap_core::ops::{Advice, ConfigItem, MergePolicy, Prot};
 
 use super::build::{
-    BASE, MIB, Ops, PG, RO, RW, RWX, RX, bad_variant, check_size, many_prots_variants,
-    merge_variants, no_variant, permutation, rng_for, uml_variants,
+    BASE, MIB, Ops, PG, RO, RW, RWX, RX, bad_variant, check_size, guard_fork_variants,
+    many_prots_variants, merge_variants, no_variant, permutation, rng_for, uml_variants,
 };
 
 /// The protection of page `i` of a UML guest: mostly data, some text, some
@@ -239,29 +239,68 @@ pub(super) fn remerge(variant: &str, size: u64) -> Result<Vec<Op>, String> {
     Ok(o.0)
 }
 
-/// `guard-fork`, size V VMAs: V two-page private anonymous VMAs, three
-/// pages apart and `rw-`/`r--` in turn (never merged), each with a guard
-/// region on its first page, never written; then a fork, and the child
-/// reads the second page of every tenth VMA.
+/// `guard-fork`, size V VMAs: V two-page private VMAs, three pages apart
+/// and `rw-`/`r--` in turn (never merged), each with a guard region on its
+/// first page; then a fork, and the child reads the second page of every
+/// tenth VMA.
 ///
-/// Linux allocates an anon_vma for a VMA when a guard is installed (the
-/// marker lives in a page table that fork must copy, and fork copies page
-/// tables only of VMAs with an anon_vma): one anon_vma per VMA in parent
-/// and child. The `unfaulted` preset flags the VMA instead: 0 anon_vmas.
+/// Linux (this machine's 6.18 with `VM_MAYBE_GUARD`) allocates an
+/// anon_vma for a private anonymous VMA when a guard is installed (fork
+/// copies page tables of VMAs with an anon_vma): one per VMA in parent and
+/// child. The `unfaulted` preset (Lorenzo Stoakes' RFC, 2025-03-05) flags
+/// the VMA instead. The forms walk the flag's life cycle:
+/// - `anon`: anonymous VMAs, never written (the flag is set and kept);
+/// - `file`: private mappings of a file (guard regions on file-backed
+///   mappings, which the RFC names as its main reason: the flag is set
+///   where no anon_vma is ever needed); the parent then writes the second
+///   page of every fourth VMA (the flag is replaced by a real anon_vma);
+/// - `remove`: anonymous VMAs; MADV_GUARD_REMOVE over the whole VMA for
+///   every other one (the flag is cleared) and over the guard page only for
+///   the rest (it stays); every eighth VMA is split by mprotect of its
+///   second page (both halves keep the flag) and made whole again (merge).
+///
 /// 1000 to 16000 VMAs.
 pub(super) fn guard_fork(variant: &str, size: u64) -> Result<Vec<Op>, String> {
-    no_variant("guard-fork", variant)?;
+    let (file, remove) = match variant {
+        "anon" => (false, false),
+        "file" => (true, false),
+        "remove" => (false, true),
+        v => return Err(bad_variant("guard-fork", v, guard_fork_variants())),
+    };
     check_size(size, 1, 30_000, "VMAs")?;
     let mut o = Ops::new(size * 4 * PG + 64 * MIB, 64 * MIB, None);
+    if file {
+        o.file("data", size * 2 * PG);
+    }
+    let at = |i: u64| BASE + i * 3 * PG;
+    let prot = |i: u64| if i % 2 == 0 { RW } else { RO };
     for i in 0..size {
-        let a = BASE + i * 3 * PG;
-        let prot = if i % 2 == 0 { RW } else { RO };
-        o.anon(1, a, 2 * PG, prot);
-        o.madvise(1, a, PG, Advice::GuardInstall);
+        if file {
+            let off = i * 2 * PG;
+            o.map(1, at(i), 2 * PG, prot(i), false, false, Some(("data", off)));
+        } else {
+            o.anon(1, at(i), 2 * PG, prot(i));
+        }
+        o.madvise(1, at(i), PG, Advice::GuardInstall);
+    }
+    if file {
+        for i in (0..size).step_by(4) {
+            o.touch(1, at(i) + PG, PG, prot(i) == RW);
+        }
+    }
+    if remove {
+        for i in 0..size {
+            let len = if i % 2 == 0 { 2 * PG } else { PG };
+            o.madvise(1, at(i), len, Advice::GuardRemove);
+        }
+        for i in (0..size).step_by(8) {
+            o.mprotect(1, at(i) + PG, PG, RO);
+            o.mprotect(1, at(i) + PG, PG, prot(i));
+        }
     }
     o.fork(1, 2);
     for i in (0..size).step_by(10) {
-        o.touch(2, BASE + i * 3 * PG + PG, PG, false);
+        o.touch(2, at(i) + PG, PG, false);
     }
     o.exit(2);
     Ok(o.0)

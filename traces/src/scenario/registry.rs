@@ -5,8 +5,8 @@ use rmap_metrics::*;
 
 use super::Scenario;
 use super::build::{
-    many_prots_variants, merge_variants, no_variants, nonlinear_variants, real_variants,
-    uml_variants,
+    guard_fork_variants, many_prots_variants, merge_variants, no_variants, nonlinear_variants,
+    real_variants, uml_variants,
 };
 use super::files::{db_window, file_share, nonlinear};
 use super::fork::{cow_server, fork_chain, fork_storm, fork_storm_file};
@@ -229,8 +229,8 @@ pub static SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "guard-fork",
-        variants: no_variants,
-        about: "guard regions installed on never-faulted VMAs, then a fork whose child reads around the guards",
+        variants: guard_fork_variants,
+        about: "guard regions installed on never-faulted VMAs (anonymous, or private file mappings later written in part, or removed again and split), then a fork whose child reads around the guards",
         exposes: "anon_vmas allocated only to carry guard markers",
         size_unit: "VMAs",
         tiny_size: 16,
