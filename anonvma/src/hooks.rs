@@ -108,22 +108,34 @@ impl ReverseMap for AnonVmaRmap {
     }
 
     fn vma_split(&mut self, ctx: &mut Ctx, orig: VmaId, new: VmaId) -> Result<(), Errno> {
-        // `new` carries a copy of orig's word already.
-        if id_of(ctx.vmas[orig].anon).is_none() {
-            return Ok(());
-        }
-        match self.p.era {
-            Era::Family => {
-                // __insert_vm_struct -> __anon_vma_link: at the head
-                let av = Self::own(ctx, orig).expect("own");
-                let l = self.lock_av(ctx, av);
-                self.link(ctx, new, av, Place::Head);
-                self.avs[av as usize].num_active_vmas += 1;
-                ctx.unlock(l);
-            }
-            Era::Chains => self.clone_chain(ctx, new, orig),
-        }
+        self.clone_into(ctx, orig, new);
         Ok(())
+    }
+
+    /// copy_vma: the moved VMA joins the old one's anon_vma (2.6.7's
+    /// `__anon_vma_link` of the struct copy) or all of them
+    /// (`anon_vma_clone`, 2.6.34 on); pages keep their anon_vma and index.
+    fn vma_moved(&mut self, ctx: &mut Ctx, old: VmaId, new: VmaId) {
+        self.clone_into(ctx, old, new);
+    }
+
+    /// `dontunmap_complete`: `unlink_anon_vmas` of the emptied VMA.
+    fn vma_anon_dropped(&mut self, ctx: &mut Ctx, vma: VmaId) {
+        self.unlink(ctx, vma);
+    }
+
+    /// `take_rmap_locks`' `anon_vma_lock_write` (its root's lock from
+    /// 2.6.36). 2.6.7's mremap took no anon_vma lock: its lock ranks after
+    /// the page-table lock there.
+    fn anon_lock(&mut self, ctx: &mut Ctx, vma: VmaId) -> Lk {
+        match (self.p.era, Self::own(ctx, vma)) {
+            (Era::Chains, Some(av)) => self.lock_av(ctx, av),
+            _ => Lk::NONE,
+        }
+    }
+
+    fn mremap_multi_vma(&self) -> bool {
+        self.p.multi_vma
     }
 
     fn vma_absorb(&mut self, ctx: &mut Ctx, dst: VmaId, src: VmaId) {

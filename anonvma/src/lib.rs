@@ -303,6 +303,25 @@ impl AnonVmaRmap {
         None
     }
 
+    /// `new` carries a copy of `orig`'s word (a split, or a move's new
+    /// VMA) and covers some of its pages: link it where `orig` is linked
+    /// (2.6.7: `__insert_vm_struct` -> `__anon_vma_link`, at the head).
+    fn clone_into(&mut self, ctx: &mut Ctx, orig: VmaId, new: VmaId) {
+        if id_of(ctx.vmas[orig].anon).is_none() {
+            return;
+        }
+        match self.p.era {
+            Era::Family => {
+                let av = Self::own(ctx, orig).expect("own");
+                let l = self.lock_av(ctx, av);
+                self.link(ctx, new, av, Place::Head);
+                self.avs[av as usize].num_active_vmas += 1;
+                ctx.unlock(l);
+            }
+            Era::Chains => self.clone_chain(ctx, new, orig),
+        }
+    }
+
     /// `anon_vma_clone(dst, src)`: link `dst` to every anon_vma of `src`,
     /// possibly reusing one as `dst`'s own.
     fn clone_chain(&mut self, ctx: &mut Ctx, dst: VmaId, src: VmaId) {

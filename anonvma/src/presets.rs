@@ -132,6 +132,10 @@ pub struct Preset {
     pub vma_bytes: u64,
     pub anon_vma_bytes: u64,
     pub avc_bytes: u64,
+    /// One mremap may move several VMAs (6.17 on, `remap_move` in
+    /// mm/mremap.c); before, a range over two VMAs is EFAULT
+    /// (`vma_to_resize`).
+    pub multi_vma: bool,
 }
 
 /// Andrea Arcangeli's anon_vma as his own -aa tree had it (2.6.5-aa,
@@ -160,6 +164,7 @@ pub const ANDREA: Preset = Preset {
     vma_bytes: sizes::VMA_2_6_7,
     anon_vma_bytes: sizes::ANON_VMA_2_6_7,
     avc_bytes: 0,
+    multi_vma: false,
 };
 
 /// Mainline 2.6.7 (rmap 39 + rmap 40): Andrea's anon_vma as Hugh merged it,
@@ -193,6 +198,7 @@ pub const AVC: Preset = Preset {
     vma_bytes: sizes::VMA_2_6_34,
     anon_vma_bytes: sizes::ANON_VMA_2_6_34,
     avc_bytes: sizes::ANON_VMA_CHAIN_2_6_34,
+    multi_vma: false,
 };
 
 /// 2.6.36: the root anon_vma, its lock and its reference counting.
@@ -229,6 +235,7 @@ pub const LINUX: Preset = Preset {
     vma_bytes: sizes::VM_AREA_STRUCT,
     anon_vma_bytes: sizes::ANON_VMA,
     avc_bytes: sizes::ANON_VMA_CHAIN,
+    multi_vma: true,
 };
 
 /// Every preset; the first is the default.

@@ -499,3 +499,124 @@ fn i_mmap_lock_kinds_by_era() {
         assert!(l["hold_units"].as_u64().unwrap() > 0, "{p}: {l}");
     }
 }
+
+/// A moved VMA joins every anon_vma of the one it came from
+/// (`anon_vma_clone`; 2.6.7: the family list), and a piece moved back
+/// re-merges; DONTUNMAP of a whole VMA unlinks its chain. The `linux`
+/// counts are the live kernel's (the same trace agrees under
+/// `kernel-diff --backend anonvma:linux`).
+#[test]
+fn moves_link_the_new_vma_and_dontunmap_unlinks_the_old() {
+    let t = "mmap 1 0x100000000000 16K rw- private
+touch 1 0x100000000000 16K w
+fork 1 2
+stats all
+mremap 2 0x100000000000 8K 8K maymove fixed=0x100000100000
+stats all
+mremap 2 0x100000100000 8K 8K maymove fixed=0x100000000000
+stats all
+mremap 1 0x100000000000 16K 16K maymove dontunmap fixed=0x100000200000
+stats all
+check
+";
+    let counts = |p: &str| -> Vec<[u64; 3]> {
+        run(p, t)
+            .iter()
+            .map(|s| {
+                ["anon_vma", "anon_vma_chain", "vm_area_struct"]
+                    .map(|k| s["objects"][k].as_u64().unwrap_or(0))
+            })
+            .collect()
+    };
+    let linux = [[2, 3, 2], [2, 5, 3], [2, 3, 2], [2, 3, 3]];
+    assert_eq!(counts("linux"), linux);
+    assert_eq!(counts("avc-2.6.34"), linux);
+    // one anon_vma per family, no chains
+    assert_eq!(
+        counts("andrea-2.6.7"),
+        [[1, 0, 2], [1, 0, 3], [1, 0, 2], [1, 0, 3]]
+    );
+}
+
+/// Multi-VMA moves exist from 6.17: only the `linux` (and `unfaulted`)
+/// presets move a range that spans VMAs; the older eras give EFAULT.
+#[test]
+fn a_move_across_vmas_only_from_6_17() {
+    let t = "mmap 1 0x100000000000 8K rw- private
+mmap 1 0x100000002000 8K r-- private
+touch 1 0x100000000000 8K w
+mremap 1 0x100000000000 16K 16K maymove fixed=0x100000100000
+dump 1
+check
+";
+    for p in PRESET_NAMES {
+        let out = run_trace(AnonVmaRmap::with_preset(p).unwrap(), t).unwrap();
+        let moved = !out.contains("err 4 mremap EFAULT");
+        assert_eq!(moved, matches!(p, "linux" | "unfaulted"), "{p}: {out}");
+        assert!(!out.contains(" failed: "), "{p}: {out}");
+    }
+}
+
+/// The locks of a move, in order: mmap_lock (write); for a copy that
+/// merged at or below its old offset (`need_rmap_locks`) the rmap locks,
+/// the file's i_mmap then the anon_vma, around the page-table locks of
+/// each pair of tables (old, then new nested); a fresh copy takes none.
+#[test]
+fn a_move_takes_the_rmap_locks_only_where_6_18_does() {
+    use rmap_core::locks::{LockClass as C, LockRecording};
+    use rmap_core::{Config, System};
+    let cfg = Config {
+        locks: LockRecording::Events,
+        ..Config::default()
+    };
+    let mut s = System::new(cfg, AnonVmaRmap::with_preset("linux").unwrap()).unwrap();
+    let t = "file f 64K
+mmap 1 0x100000000000 64K rw- private file=f
+touch 1 0x100000000000 64K w
+mremap 1 0x100000008000 8K 8K maymove fixed=0x1000003ff000
+mremap 1 0x1000003ff000 8K 8K maymove fixed=0x100000008000
+";
+    // per mremap: its acquisitions in order (class, nested), and for each
+    // page-table lock taken the classes held at that moment
+    type Acquired = Vec<(C, bool)>;
+    let mut per_move: Vec<(Acquired, Vec<Vec<C>>)> = Vec::new();
+    for tl in rmap_core::trace::parse(t, "t").unwrap() {
+        s.apply(&tl.op).unwrap();
+        if tl.op.name() != "mremap" {
+            continue;
+        }
+        let (mut acq, mut under, mut held) = (Vec::new(), Vec::new(), Vec::new());
+        for e in s.core.locks.events() {
+            if !e.acquire {
+                let i = held.iter().rposition(|&c| c == e.acq.class).unwrap();
+                held.remove(i);
+                continue;
+            }
+            if e.acq.class == C::Ptl {
+                under.push(held.clone());
+            }
+            acq.push((e.acq.class, e.acq.nested));
+            held.push(e.acq.class);
+        }
+        per_move.push((acq, under));
+    }
+    let ((fresh, fresh_under), (back, back_under)) = (&per_move[0], &per_move[1]);
+    let rmap_held = |u: &Vec<C>| u.contains(&C::IMmap) && u.contains(&C::AnonVma);
+    // to a fresh place across a table boundary: no rmap locks, the new
+    // table's lock nested in the old one's
+    assert_eq!(fresh[0], (C::MmapLock, false), "{fresh:?}");
+    assert!(fresh.contains(&(C::Ptl, true)), "{fresh:?}");
+    assert!(
+        !fresh_under.iter().any(rmap_held),
+        "no need_rmap_locks: {fresh_under:?}"
+    );
+    // back beside where it came from: it merges at a lower offset, and
+    // its page-table locks are taken inside i_mmap and the anon_vma
+    assert!(back.contains(&(C::Ptl, true)), "{back:?}");
+    assert!(
+        back_under.iter().filter(|u| rmap_held(u)).count() >= 2,
+        "i_mmap, anon_vma, then both ptls: {back_under:?}"
+    );
+    assert_eq!(s.core.locks.check(), Ok(()));
+    s.validate().unwrap();
+}

@@ -230,14 +230,6 @@ fn replay_prints_a_lock_table_and_json() {
 }
 
 #[test]
-fn scan_warns_of_quadratic_walks() {
-    let t =
-        "config ram=64M\nmmap 1 0x100000000000 256M rw- shared\ntouch 1 0x100000000000 256M w\n";
-    let o = replay_text(t, &["--backend", "scan", "--no-integrity"]);
-    assert!(stderr(&o).contains("quadratic"), "{}", stderr(&o));
-}
-
-#[test]
 fn listings_come_as_json_and_completions_as_scripts() {
     for cmd in ["backends", "scenarios"] {
         let o = bin().args([cmd, "--format", "json"]).output().unwrap();

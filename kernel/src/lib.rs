@@ -9,6 +9,8 @@
 //!   random traces run on the model and on the kernel, and where they
 //!   differ;
 //! - [`tracegen`]: the seeded random traces, valid on both;
+//! - [`host`]: what the host's kernel does that the model must be told
+//!   (x86 protection keys), detected once per process;
 //! - [`bench`](mod@bench): `kernel-bench`, the kernel's fork, exit and fault costs on
 //!   the shapes of the `fork-storm` and `fault-storm` scenarios, as
 //!   `results.csv` rows (backend [`rmap_metrics::KERNEL_BACKEND`]);
@@ -27,6 +29,7 @@
 pub mod bench;
 pub mod fidelity;
 pub mod harness;
+pub mod host;
 #[cfg(target_os = "linux")]
 mod sys;
 mod tempdir;

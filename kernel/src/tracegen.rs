@@ -3,7 +3,7 @@
 //! [`gen_random`] draws a short workload in a 32-page window at
 //! `0x100000000000` (inside the live-run window of [`crate::harness`]):
 //! mappings of every kind, protection changes, unmaps, touches, every
-//! advice, forks and exits, with ranges that straddle holes and VMA edges and
+//! advice, mremap (in place or to `fixed=` in the window), forks and exits, with ranges that straddle holes and VMA edges and
 //! now and then an unaligned or zero-length range to exercise the errno
 //! paths. Everything stays inside the window, processes are only created by
 //! forking a live one, and every live process is dumped at the end.
@@ -17,7 +17,7 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rmap_core::PAGE_SIZE;
-use rmap_core::ops::{Access, Advice, ConfigItem, MapFlags, Op, Pid, Prot};
+use rmap_core::ops::{Access, Advice, ConfigItem, MapFlags, Op, Pid, Prot, RemapFlags};
 
 /// First address of the generator's window: the start of the live-run
 /// window.
@@ -44,6 +44,8 @@ pub struct GenOptions {
     pub reclaim: bool,
     /// Start with `config ram=RAM swap=RAM`.
     pub ram: Option<u64>,
+    /// mremap calls (in place, or to `fixed=` in the window).
+    pub mremap: bool,
 }
 
 impl Default for GenOptions {
@@ -56,6 +58,7 @@ impl Default for GenOptions {
             forks: true,
             reclaim: true,
             ram: None,
+            mremap: true,
         }
     }
 }
@@ -74,6 +77,9 @@ struct Gen<'a> {
     files: Vec<(String, u64)>,
     /// Page indices (0..=GEN_PAGES) where earlier ops put VMA edges.
     marks: Vec<u64>,
+    /// Mappings made (process, first page, pages), which mremap picks its
+    /// old range from (they may have changed since).
+    maps: Vec<(Pid, u64, u64)>,
     ops: Vec<Op>,
 }
 
@@ -175,6 +181,10 @@ impl Gen<'_> {
             (None, 0)
         };
         self.mark(addr, len);
+        if addr % PAGE_SIZE == 0 && len > 0 {
+            let first = (addr - GEN_BASE) / PAGE_SIZE;
+            self.maps.push((pid, first, len.div_ceil(PAGE_SIZE)));
+        }
         self.ops.push(Op::Mmap {
             pid,
             addr,
@@ -192,7 +202,7 @@ impl Gen<'_> {
         let can_fork = o.forks && self.live.len() < MAX_LIVE;
         let can_exit = o.forks && self.live.iter().any(|&p| p != 1);
         // (weight, kind)
-        let kinds: [(u32, u8); 9] = [
+        let kinds: [(u32, u8); 10] = [
             (22, 0), // mmap
             (8, 1),  // munmap
             (14, 2), // mprotect
@@ -202,6 +212,7 @@ impl Gen<'_> {
             (if can_exit { 4 } else { 0 }, 6),
             (5, 7), // dump
             (if o.reclaim { 3 } else { 0 }, 8),
+            (if o.mremap { 10 } else { 0 }, 9),
         ];
         let total: u32 = kinds.iter().map(|k| k.0).sum();
         let mut r = self.rng.random_range(0..total);
@@ -241,11 +252,102 @@ impl Gen<'_> {
                 let pid = self.pick_pid();
                 self.ops.push(Op::Dump { pid });
             }
+            9 => self.mremap(),
             _ => {
                 let pages = self.rng.random_range(1..=64);
                 self.ops.push(Op::Reclaim { pages });
             }
         }
+    }
+
+    /// An mremap the live kernel can run: in place (shrink, grow, same
+    /// size; MAYMOVE only where it cannot move), or to `fixed=` inside the
+    /// window (with DONTUNMAP now and then, old_len 0 now and then), with
+    /// the invalid combinations now and then for their errnos; never a move
+    /// to an address the kernel would pick.
+    fn mremap(&mut self) {
+        let (pid, addr, old_len) = self.remap_source();
+        // whole pages from addr (rounded up, for an unaligned one) to the end
+        let room = GEN_PAGES - (addr - GEN_BASE).div_ceil(PAGE_SIZE);
+        let mut flags = RemapFlags::default();
+        let new_len;
+        if self.rng.random_bool(0.4) {
+            // in place: a growth without MAYMOVE, or any size that stays
+            new_len = match room {
+                0 => 0, // EINVAL, and no page past the window
+                _ => self.rng.random_range(1..=room.min(12)) * PAGE_SIZE,
+            };
+            flags.maymove = new_len <= old_len && self.rng.random_bool(0.5);
+        } else {
+            let old_pages = old_len.div_ceil(PAGE_SIZE);
+            let n = if self.rng.random_bool(0.6) {
+                old_pages.max(1)
+            } else {
+                self.rng.random_range(1..=8)
+            };
+            // mostly a destination that does not overlap the old range
+            let first = (addr - GEN_BASE) / PAGE_SIZE;
+            let mut to = 0;
+            for _ in 0..4 {
+                to = self.rng.random_range(0..=GEN_PAGES - n.min(GEN_PAGES));
+                if to + n <= first || to >= first + old_pages {
+                    break;
+                }
+            }
+            new_len = n * PAGE_SIZE;
+            flags.fixed = Some(GEN_BASE + to * PAGE_SIZE);
+            flags.maymove = !self.rng.random_bool(0.05);
+            flags.dontunmap = self.rng.random_bool(0.2);
+            self.mark(GEN_BASE + to * PAGE_SIZE, new_len);
+        }
+        let old_len = if flags.fixed.is_some() && self.rng.random_bool(0.08) {
+            0 // duplicate a (shared) mapping
+        } else {
+            old_len
+        };
+        self.mark(addr, old_len.max(new_len.min(room * PAGE_SIZE)));
+        let dest = flags.fixed.unwrap_or(addr);
+        if dest % PAGE_SIZE == 0 && new_len > 0 {
+            let first = (dest - GEN_BASE) / PAGE_SIZE;
+            let n = new_len.div_ceil(PAGE_SIZE).min(GEN_PAGES - first);
+            self.maps.push((pid, first, n));
+        }
+        self.ops.push(Op::Mremap {
+            pid,
+            addr,
+            old_len,
+            new_len,
+            flags,
+        });
+    }
+
+    /// The process and old range of an mremap: mostly (part of) a mapping
+    /// made earlier (whole, its head, or its tail, which can grow in
+    /// place), else a random range.
+    fn remap_source(&mut self) -> (Pid, u64, u64) {
+        if self.maps.is_empty() || self.rng.random_bool(0.3) {
+            let pid = self.pick_pid();
+            let (addr, len) = self.range(true);
+            return (pid, addr, len);
+        }
+        // the latest mappings are the likeliest to be still there
+        let recent = self.maps.len().saturating_sub(4);
+        let from = if self.rng.random_bool(0.7) { recent } else { 0 };
+        let (pid, first, n) = *self.maps[from..]
+            .choose(&mut self.rng)
+            .unwrap_or(&(1, 0, 1));
+        let pid = if self.live.contains(&pid) {
+            pid
+        } else {
+            self.pick_pid()
+        };
+        let k = self.rng.random_range(1..=n);
+        let (first, n) = match self.rng.random_range(0..3) {
+            0 => (first, n),
+            1 => (first + n - k, k),
+            _ => (first, k),
+        };
+        (pid, GEN_BASE + first * PAGE_SIZE, n * PAGE_SIZE)
     }
 
     /// A touch of a random range: a write now and then when writes are
@@ -329,6 +431,7 @@ pub fn gen_random(opts: &GenOptions) -> Vec<Op> {
         next_pid: 1,
         files: Vec::new(),
         marks: Vec::new(),
+        maps: Vec::new(),
         ops: Vec::new(),
     };
     if let Some(ram) = opts.ram {
@@ -447,6 +550,32 @@ mod tests {
                             assert!(*addr >= GEN_BASE && *addr < end, "{op:?}");
                             assert!((addr + len).next_multiple_of(PAGE_SIZE) <= end, "{op:?}");
                         }
+                        Op::Mremap {
+                            pid,
+                            addr,
+                            old_len,
+                            new_len,
+                            flags,
+                        } => {
+                            assert!(live.contains(pid));
+                            assert!(*addr >= GEN_BASE && *addr < end, "{op:?}");
+                            let dest = flags.fixed.unwrap_or(*addr);
+                            assert!(dest >= GEN_BASE, "{op:?}");
+                            assert!(
+                                (dest + new_len).next_multiple_of(PAGE_SIZE) <= end,
+                                "{op:?}"
+                            );
+                            assert!(
+                                (addr + old_len).next_multiple_of(PAGE_SIZE) <= end,
+                                "{op:?}"
+                            );
+                            // the kernel never picks the address
+                            assert!(
+                                flags.fixed.is_some()
+                                    || !(flags.dontunmap || flags.maymove && new_len > old_len),
+                                "{op:?}"
+                            );
+                        }
                         Op::Fork { parent, child } => {
                             assert!(live.contains(parent) && !live.contains(child));
                             live.push(*child);
@@ -505,6 +634,10 @@ mod tests {
             "mmap ",
             "munmap ",
             "mprotect ",
+            "mremap ",
+            " maymove",
+            " fixed=",
+            " dontunmap",
             "touch ",
             "fork ",
             "exit ",

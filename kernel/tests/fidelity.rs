@@ -39,16 +39,7 @@ fn live_counted(text: &str) -> String {
 /// [`compare`], run again like [`live_counted`] while a kernel count is
 /// `null`.
 fn compare_counted(text: &str, name: &str) -> Comparison {
-    let mut c = None;
-    for _ in 0..3 {
-        let x = compare(text, name, "scan").unwrap();
-        let done = x.objects.iter().all(|o| o.kernel.is_some());
-        c = Some(x);
-        if done {
-            break;
-        }
-    }
-    c.expect("ran")
+    rmap_kernel::fidelity::compare_counted(text, name, "scan").unwrap()
 }
 
 /// Whether this process may read exact slab counts (root, SLUB sysfs).

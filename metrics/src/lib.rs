@@ -4,7 +4,8 @@
 //!   `results.csv`, its unit and which way is better): [`TIME_NS`],
 //!   [`FORK_NS_PER_PAGE`], ... The suite runner emits the [`MODEL`]
 //!   metrics, the live-kernel benchmark some of those and the
-//!   [`KERNEL_ONLY`] ones, and the report derives the [`DERIVED`] one;
+//!   [`KERNEL_ONLY`] ones, the virtual-CPU engine the [`SCALING`] ones, and
+//!   the report derives the [`DERIVED`] one;
 //!   [`Metric::by_name`] finds any of them, [`all`] lists them;
 //! - [`row`]: [`Row`], one line of `results.csv`, and [`KERNEL_BACKEND`],
 //!   the backend name of the live kernel's rows.
@@ -159,6 +160,12 @@ pub const SWAPIN_FAULT_NS_MEAN: Metric = time("swapin_fault_ns_mean", "ns");
 pub const FAULTS: Metric = neither("faults", "count");
 /// Mean time of an `mprotect` op.
 pub const MPROTECT_NS_PER_CALL: Metric = time("mprotect_ns_per_call", "ns");
+/// Mean time of `mremap` per page table entry it moved (ops that moved
+/// nothing count their time too).
+pub const MREMAP_NS_PER_PAGE: Metric = time("mremap_ns_per_page", "ns/page");
+/// Anonymous pages copied because a move or a swap-in would have mapped a
+/// shared page at a second address (anonmm).
+pub const MOVE_COWS: Metric = lower("move_cows", "pages");
 /// Pages freed by reclaim over the time spent in reclaim.
 pub const RECLAIM_PAGES_PER_S: Metric = Metric {
     name: "reclaim_pages_per_s",
@@ -223,6 +230,9 @@ pub const EXIT_CHAIN_LINES_PER_PAGE: Metric = lower("exit_chain_lines_per_page",
 pub const FAULT_WORK_MEAN: Metric = lower("fault_work_mean", "units/fault");
 /// Work units of an `mprotect` op (twin of [`MPROTECT_NS_PER_CALL`]).
 pub const MPROTECT_WORK_PER_CALL: Metric = lower("mprotect_work_per_call", "units/call");
+/// Work units of `mremap` ops per page table entry they moved (twin of
+/// [`MREMAP_NS_PER_PAGE`]).
+pub const MREMAP_WORK_PER_PAGE: Metric = lower("mremap_work_per_page", "units/page");
 /// Work units of `reclaim` ops per page they freed (twin of
 /// [`RECLAIM_PAGES_PER_S`], lower is better).
 pub const RECLAIM_WORK_PER_PAGE: Metric = lower("reclaim_work_per_page", "units/page");
@@ -240,6 +250,7 @@ pub const TWINS: &[(Metric, Metric)] = &[
     (COW_FAULT_NS_MEAN, FAULT_WORK_MEAN),
     (SWAPIN_FAULT_NS_MEAN, FAULT_WORK_MEAN),
     (MPROTECT_NS_PER_CALL, MPROTECT_WORK_PER_CALL),
+    (MREMAP_NS_PER_PAGE, MREMAP_WORK_PER_PAGE),
     (RECLAIM_PAGES_PER_S, RECLAIM_WORK_PER_PAGE),
 ];
 
@@ -258,6 +269,8 @@ pub const MODEL: &[Metric] = &[
     SWAPIN_FAULT_NS_MEAN,
     FAULTS,
     MPROTECT_NS_PER_CALL,
+    MREMAP_NS_PER_PAGE,
+    MOVE_COWS,
     RECLAIMED_PAGES,
     RECLAIM_PAGES_PER_S,
     SWAPINS,
@@ -279,6 +292,7 @@ pub const MODEL: &[Metric] = &[
     EXIT_CHAIN_LINES_PER_PAGE,
     FAULT_WORK_MEAN,
     MPROTECT_WORK_PER_CALL,
+    MREMAP_WORK_PER_PAGE,
     RECLAIM_WORK_PER_PAGE,
 ];
 
@@ -321,6 +335,95 @@ pub const KERNEL_ONLY: &[Metric] = &[
     TIMER_OVERHEAD_NS,
 ];
 
+// ---- what the virtual-CPU engine measures (rmap-vcpu) ----------------------
+
+/// An exact metric, higher is better. The engine's virtual times are
+/// exact too: the same inputs give the same numbers on every machine.
+const fn higher(name: &'static str, unit: &'static str) -> Metric {
+    Metric {
+        name,
+        unit,
+        better: Better::Higher,
+        measure: Measure::Exact,
+    }
+}
+
+/// Ops of the worker CPUs per virtual second (all CPUs together).
+pub const VCPU_OPS_PER_S: Metric = higher("vcpu_ops_per_s", "ops/s");
+/// Throughput over the same preset's throughput on 1 CPU.
+pub const SPEEDUP: Metric = higher("speedup", "x");
+/// Fraction of the CPU time in ops spent waiting for or spinning on locks.
+pub const LOCK_WAIT_SHARE: Metric = lower("lock_wait_share", "fraction");
+/// Latency of the scenario's main op (virtual), 99th percentile.
+pub const OP_NS_P99: Metric = lower("op_ns_p99", "ns");
+/// How long a reclaim walk holds its lock (virtual), 99th percentile.
+pub const WALK_HOLD_NS_P99: Metric = lower("walk_hold_ns_p99", "ns");
+/// Mean wait of a reclaim walk for its lock.
+pub const WALK_WAIT_NS_MEAN: Metric = lower("walk_wait_ns_mean", "ns/walk");
+/// Trylocks that failed (all classes).
+pub const FAILED_TRYLOCKS: Metric = neither("failed_trylocks", "count");
+/// Reclaim walks that gave up on a failed trylock: pages skipped.
+pub const PAGES_SKIPPED: Metric = neither("pages_skipped", "pages");
+/// Virtual time until the last worker CPU finished.
+pub const VIRTUAL_NS: Metric = lower("virtual_ns", "ns");
+
+/// `lock_wait_share` of one lock class (`lock_wait_share_<class>`, the
+/// class names of `rmap_core::LockClass::name`).
+pub const LOCK_WAIT_SHARE_MMAP_LOCK: Metric = lower("lock_wait_share_mmap_lock", "fraction");
+pub const LOCK_WAIT_SHARE_VMA_LOCK: Metric = lower("lock_wait_share_vma_lock", "fraction");
+pub const LOCK_WAIT_SHARE_PAGE_LOCK: Metric = lower("lock_wait_share_page_lock", "fraction");
+pub const LOCK_WAIT_SHARE_I_MMAP: Metric = lower("lock_wait_share_i_mmap", "fraction");
+pub const LOCK_WAIT_SHARE_ANON_VMA: Metric = lower("lock_wait_share_anon_vma", "fraction");
+pub const LOCK_WAIT_SHARE_ANONMM: Metric = lower("lock_wait_share_anonmm", "fraction");
+pub const LOCK_WAIT_SHARE_PTL: Metric = lower("lock_wait_share_ptl", "fraction");
+pub const LOCK_WAIT_SHARE_PTE_CHAIN: Metric = lower("lock_wait_share_pte_chain", "fraction");
+pub const LOCK_WAIT_SHARE_PAGE_MAP_LOCK: Metric =
+    lower("lock_wait_share_page_map_lock", "fraction");
+pub const LOCK_WAIT_SHARE_SWAP_LOCK: Metric = lower("lock_wait_share_swap_lock", "fraction");
+pub const LOCK_WAIT_SHARE_LRU_LOCK: Metric = lower("lock_wait_share_lru_lock", "fraction");
+
+/// The per-class wait shares, in `rmap_core::LockClass::ALL` order.
+pub const LOCK_WAIT_SHARE_BY_CLASS: &[Metric] = &[
+    LOCK_WAIT_SHARE_MMAP_LOCK,
+    LOCK_WAIT_SHARE_VMA_LOCK,
+    LOCK_WAIT_SHARE_PAGE_LOCK,
+    LOCK_WAIT_SHARE_I_MMAP,
+    LOCK_WAIT_SHARE_ANON_VMA,
+    LOCK_WAIT_SHARE_ANONMM,
+    LOCK_WAIT_SHARE_PTL,
+    LOCK_WAIT_SHARE_PTE_CHAIN,
+    LOCK_WAIT_SHARE_PAGE_MAP_LOCK,
+    LOCK_WAIT_SHARE_SWAP_LOCK,
+    LOCK_WAIT_SHARE_LRU_LOCK,
+];
+
+/// What the virtual-CPU engine emits for a scaling scenario, in order
+/// (the per-class shares after [`LOCK_WAIT_SHARE`], for the classes the
+/// era has).
+pub const SCALING: &[Metric] = &[
+    VCPU_OPS_PER_S,
+    SPEEDUP,
+    LOCK_WAIT_SHARE,
+    LOCK_WAIT_SHARE_MMAP_LOCK,
+    LOCK_WAIT_SHARE_VMA_LOCK,
+    LOCK_WAIT_SHARE_PAGE_LOCK,
+    LOCK_WAIT_SHARE_I_MMAP,
+    LOCK_WAIT_SHARE_ANON_VMA,
+    LOCK_WAIT_SHARE_ANONMM,
+    LOCK_WAIT_SHARE_PTL,
+    LOCK_WAIT_SHARE_PTE_CHAIN,
+    LOCK_WAIT_SHARE_PAGE_MAP_LOCK,
+    LOCK_WAIT_SHARE_SWAP_LOCK,
+    LOCK_WAIT_SHARE_LRU_LOCK,
+    OP_NS_P99,
+    WALK_HOLD_NS_P99,
+    WALK_WAIT_NS_MEAN,
+    FAILED_TRYLOCKS,
+    PAGES_SKIPPED,
+    VIRTUAL_NS,
+    OP_ERRORS,
+];
+
 // ---- what the report derives ------------------------------------------------
 
 /// The report's measure of walk cost: VMAs visited plus PTEs checked per
@@ -333,9 +436,15 @@ pub const WALK_STEPS_PER_WALK: Metric = lower("walk_steps_per_walk", "steps/walk
 /// The metrics the report derives from others (never rows).
 pub const DERIVED: &[Metric] = &[WALK_STEPS_PER_WALK];
 
-/// Every metric, each once: [`MODEL`], [`KERNEL_ONLY`], then [`DERIVED`].
+/// Every metric, each once: [`MODEL`], [`KERNEL_ONLY`], [`SCALING`]
+/// (less [`OP_ERRORS`], which [`MODEL`] has), then [`DERIVED`].
 pub fn all() -> impl Iterator<Item = Metric> {
-    MODEL.iter().chain(KERNEL_ONLY).chain(DERIVED).copied()
+    MODEL
+        .iter()
+        .chain(KERNEL_ONLY)
+        .chain(SCALING.iter().filter(|m| **m != OP_ERRORS))
+        .chain(DERIVED)
+        .copied()
 }
 
 #[cfg(test)]
@@ -353,7 +462,13 @@ mod tests {
             );
             assert_eq!(Metric::by_name(a.name), Some(*a));
         }
-        assert_eq!(all.len(), MODEL.len() + KERNEL_ONLY.len() + DERIVED.len());
+        assert_eq!(
+            all.len(),
+            MODEL.len() + KERNEL_ONLY.len() + SCALING.len() - 1 + DERIVED.len()
+        );
+        for m in LOCK_WAIT_SHARE_BY_CLASS {
+            assert!(SCALING.contains(m), "{m}");
+        }
         assert_eq!(Metric::by_name("no_such_metric"), None);
     }
 
@@ -363,7 +478,10 @@ mod tests {
             .filter(|m| m.better == Better::Higher)
             .map(|m| m.name)
             .collect();
-        assert_eq!(higher, [RECLAIM_PAGES_PER_S.name]);
+        assert_eq!(
+            higher,
+            [RECLAIM_PAGES_PER_S.name, VCPU_OPS_PER_S.name, SPEEDUP.name]
+        );
         assert_eq!(Metric::better_of("no_such_metric"), Better::Lower);
         assert_eq!(Metric::better_of(RESIDENT_PAGES.name), Better::Neither);
         assert_eq!(TIME_NS.to_string(), "time_ns");

@@ -497,6 +497,46 @@ impl ReverseMap for ObjRmap {
         self.set_converted(pfn, false);
     }
 
+    /// A moved file page needs nothing: the walk finds it through
+    /// `i_mmap` at its index ("rmap 7 object-based rmap" keeps
+    /// `copy_one_pte`'s chain update for anonymous pages only). An
+    /// anonymous page's chain entry moves; under anonmm the page records
+    /// its new address ("rmap 11 mremap moves": `mremap_move_anon_rmap`,
+    /// under the page's map lock; `anon_needs_copy` made it exclusive).
+    fn page_moved(&mut self, ctx: &mut Ctx, pfn: Pfn, from: MapAt, to: MapAt) {
+        if !ctx.frames.get(pfn).has(pf::ANON) {
+            return;
+        }
+        match &mut self.anon {
+            Anon::Chains(c) => c.page_moved(ctx, pfn, from, to),
+            Anon::Mm(_) => {
+                let l = lock_page(ctx, self.page_lock, pfn);
+                let fam = (ctx.frames.get(pfn).mapping & FAMILY_MASK) - 1;
+                ctx.set_page_mapping(pfn, anonmm_word(fam as u32, to.addr));
+                ctx.unlock(l);
+            }
+        }
+    }
+
+    /// anonmm records one virtual address per page, the same in every mm
+    /// of its family: a page that other PTEs map (at its recorded address)
+    /// cannot be found at a second one, so it is copied first (rmap 11:
+    /// `make_page_exclusive` on a move, `do_swap_page`'s copy when a page
+    /// still mapped elsewhere is swapped in at another address).
+    fn anon_needs_copy(&self, core: &Core, pfn: Pfn, addr: u64, leaving: bool) -> bool {
+        let Anon::Mm(_) = &self.anon else {
+            return false;
+        };
+        let f = core.frames.get(pfn);
+        let others = f.mapcount - u32::from(leaving);
+        others > 0 && (f.mapping >> FAMILY_BITS) << 12 != addr
+    }
+
+    /// Before 6.17 the old range of a move must lie in one VMA.
+    fn mremap_multi_vma(&self) -> bool {
+        false
+    }
+
     fn walk(&self, core: &Core, pfn: Pfn, out: &mut Walk) {
         if self.on_chains(core, pfn)
             && let Anon::Chains(c) = &self.anon

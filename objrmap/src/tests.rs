@@ -254,3 +254,69 @@ check
         assert_eq!(b[anon.0].as_u64(), Some(anon.1), "{p}");
     }
 }
+
+fn counters(out: &str) -> serde_json::Value {
+    let line = out.lines().rfind(|l| l.contains("\"counters\"")).unwrap();
+    serde_json::from_str::<serde_json::Value>(line).unwrap()["counters"].clone()
+}
+
+/// anonmm's rule from "rmap 11 mremap moves": a page shared with
+/// another mm of the family is copied before it moves (its one
+/// recorded address stays right for the others); an exclusive page
+/// just records its new address. A page on swap moves as a swap entry
+/// and is copied when the second mm swaps it in at the other address.
+/// The other presets (PTE chains) move the chain entries and copy
+/// nothing.
+#[test]
+fn anonmm_copies_shared_pages_on_a_move_and_at_swap_in() {
+    let t = "mmap 1 0x100000000000 64K rw- private
+touch 1 0x100000000000 64K w
+fork 1 2
+touch 2 0x100000000000 16K w
+mremap 1 0x100000000000 64K 64K maymove fixed=0x100000100000
+check
+stats all
+";
+    let out = run_trace(ObjRmap::with_preset("anonmm").unwrap(), t).unwrap();
+    assert!(!out.contains(" failed: "), "{out}");
+    // 12 pages shared, 4 already copied by the child's writes
+    assert_eq!(counters(&out)["move_cows"], 12, "{out}");
+    for p in ["mccracken", "prio"] {
+        let out = run_trace(ObjRmap::with_preset(p).unwrap(), t).unwrap();
+        assert!(!out.contains(" failed: "), "{p}: {out}");
+        assert_eq!(counters(&out)["move_cows"], 0, "{p}");
+    }
+    let swap = "config ram=512K swap=4M
+mmap 1 0x100000000000 64K rw- private
+touch 1 0x100000000000 64K w
+fork 1 2
+reclaim 1000
+stats all
+mremap 1 0x100000000000 64K 64K maymove fixed=0x100000100000
+touch 1 0x100000100000 64K r
+touch 2 0x100000000000 64K r
+check
+stats all
+";
+    let out = run_trace(ObjRmap::with_preset("anonmm").unwrap(), swap).unwrap();
+    assert!(!out.contains(" failed: "), "{out}");
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains("counters")).collect();
+    let swapped: u64 = serde_json::from_str::<serde_json::Value>(lines[0]).unwrap()["swap_used"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(swapped, 16, "{out}");
+    // no copy at the move (swap entries); one per page the second mm
+    // swapped in while the first mapped it at its new address
+    assert_eq!(counters(&out)["move_cows"], 16, "{out}");
+}
+
+/// Before 6.17 a move may not span VMAs.
+#[test]
+fn a_move_across_vmas_is_refused() {
+    let t = "mmap 1 0x100000000000 8K rw- private\nmmap 1 0x100000002000 8K r-- private\n\
+             mremap 1 0x100000000000 16K 16K maymove fixed=0x100000100000\n";
+    for p in PRESETS {
+        let out = run_trace(ObjRmap::with_preset(p).unwrap(), t).unwrap();
+        assert_eq!(out, "err 3 mremap EFAULT\n", "{p}");
+    }
+}

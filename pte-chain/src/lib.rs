@@ -294,6 +294,23 @@ impl PteChain {
         }
     }
 
+    /// mremap moved the PTE of `pfn` from `from` to `to`: 2.6.5's
+    /// `move_one_page` allocated a spare chain block first
+    /// (`pte_chain_alloc`), then `copy_one_pte` removed the old PTE's entry
+    /// (a search of the chain) and added the new one (which may consume the
+    /// spare); an unused spare is freed.
+    fn moved(&mut self, pfn: Pfn, from: PtePtr, to: PtePtr) {
+        self.pending[1] += 1; // the spare
+        self.remove(pfn, from);
+        let allocs = self.pending[1];
+        self.add(pfn, to);
+        if self.pending[1] == allocs {
+            self.pending[2] += 1; // the spare goes back unused
+        } else {
+            self.pending[1] -= 1; // the block add made was the spare
+        }
+    }
+
     /// Run `f` (an add or remove for `pfn`) under the page's chain lock,
     /// unless reclaim already holds it around its walk, and report the
     /// chain work it did.
@@ -434,6 +451,17 @@ impl ReverseMap for PteChain {
     }
     fn page_remove(&mut self, ctx: &mut Ctx, pfn: Pfn, at: MapAt) {
         self.locked(ctx, pfn, |c| c.remove(pfn, at.pte));
+    }
+    /// A moved PTE changes the chain entry's PTE pointer (anonymous and
+    /// file pages alike, 2.5 to 2.6.5: `copy_one_pte`'s `page_remove_rmap`
+    /// and `page_add_rmap`, mm/mremap.c).
+    fn page_moved(&mut self, ctx: &mut Ctx, pfn: Pfn, from: MapAt, to: MapAt) {
+        self.locked(ctx, pfn, |c| c.moved(pfn, from.pte, to.pte));
+    }
+    /// 2.5/2.6.0 mremap: the old range must lie in one VMA ("can't remap
+    /// across vm area boundaries", `do_mremap`).
+    fn mremap_multi_vma(&self) -> bool {
+        false
     }
     fn page_freed(&mut self, _ctx: &mut Ctx, pfn: Pfn) {
         if let Some(h) = self.heads.get(pfn.idx()) {
@@ -600,6 +628,50 @@ mod tests {
                 "{p}"
             );
         }
+    }
+
+    /// A move rewrites each page's chain entry (2.6.5's `copy_one_pte`):
+    /// 100 pages mapped 9 times keep their two blocks each; every moved
+    /// page costs a spare block allocated and freed and a chain search;
+    /// `check` finds every entry pointing at the new PTEs.
+    #[test]
+    fn a_move_rewrites_every_chain_entry() {
+        let mut t = fork8();
+        t.push_str(
+            "mremap 1 0x100000000000 400K 400K maymove fixed=0x100000200000
+stats all
+             reclaim 400
+check
+",
+        );
+        for p in ["rik", "naive"] {
+            let out = run_trace(PteChain::with_preset(p).unwrap(), &t).unwrap();
+            assert!(
+                !out.contains(" failed: ") && !out.contains("err "),
+                "{p}: {out}"
+            );
+            let stats: Vec<serde_json::Value> = out
+                .lines()
+                .filter(|l| l.contains("\"objects\""))
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let (before, after) = (&stats[1], &stats[2]);
+            assert_eq!(before["objects"], after["objects"], "{p}");
+            let work = |s: &serde_json::Value, k: &str| s["work"][k].as_u64().unwrap();
+            for k in ["obj_alloc", "obj_free"] {
+                assert!(work(after, k) - work(before, k) >= 100, "{p}: {k}");
+            }
+            assert!(work(after, "chain_block") - work(before, "chain_block") >= 100);
+        }
+    }
+
+    /// Before 6.17 a move may not span VMAs.
+    #[test]
+    fn a_move_across_vmas_is_refused() {
+        let t = "mmap 1 0x100000000000 8K rw- private\nmmap 1 0x100000002000 8K r-- private\n\
+                 mremap 1 0x100000000000 16K 16K maymove fixed=0x100000100000\n";
+        let out = run_trace(PteChain::with_preset("rik").unwrap(), t).unwrap();
+        assert_eq!(out, "err 3 mremap EFAULT\n");
     }
 
     #[test]

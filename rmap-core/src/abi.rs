@@ -238,6 +238,38 @@ pub const MREMAP_FIXED: u64 = 2;
 /// `MREMAP_DONTUNMAP` (`include/uapi/linux/mman.h`).
 pub const MREMAP_DONTUNMAP: u64 = 4;
 
+impl crate::ops::RemapFlags {
+    /// The `flags` and `new_address` arguments of `mremap(2)`
+    /// (`new_address` 0 without FIXED).
+    pub fn to_linux(self) -> (u64, u64) {
+        let mut f = 0;
+        if self.maymove {
+            f |= MREMAP_MAYMOVE;
+        }
+        if self.fixed.is_some() {
+            f |= MREMAP_FIXED;
+        }
+        if self.dontunmap {
+            f |= MREMAP_DONTUNMAP;
+        }
+        (f, self.fixed.unwrap_or(0))
+    }
+
+    /// The flags of `mremap(2)` arguments `flags` and `new_address`;
+    /// `None` when `flags` has a bit the model does not know (Linux then
+    /// fails with EINVAL).
+    pub fn from_linux(flags: u64, new_address: u64) -> Option<Self> {
+        if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 {
+            return None;
+        }
+        Some(crate::ops::RemapFlags {
+            maymove: flags & MREMAP_MAYMOVE != 0,
+            fixed: (flags & MREMAP_FIXED != 0).then_some(new_address),
+            dontunmap: flags & MREMAP_DONTUNMAP != 0,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,6 +297,15 @@ mod tests {
         assert_eq!(Prot::RW.to_linux(), PROT_READ | PROT_WRITE);
         // PROT_GROWSDOWN (0x01000000) is ignored
         assert_eq!(Prot::from_linux(0x0100_0001), Prot::R);
+    }
+
+    #[test]
+    fn remap_flags_round_trip() {
+        for bits in 0..8 {
+            let f = crate::ops::RemapFlags::from_linux(bits, 0x5000).unwrap();
+            assert_eq!(f.to_linux(), (bits, if bits & 2 != 0 { 0x5000 } else { 0 }));
+        }
+        assert_eq!(crate::ops::RemapFlags::from_linux(8, 0), None);
     }
 
     #[test]

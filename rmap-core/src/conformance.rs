@@ -467,6 +467,196 @@ stats all
 stats vmas=0 processes=1 frames=17 pt_pages=1 swap=0
 ",
     },
+    Case {
+        // mremap: a shrink, growth in place that absorbs an unfaulted next VMA,
+        // a FIXED move of written pages (data checked), a shrink across VMAs
+        // and a hole, same-size calls that do nothing (checked live: kernel-diff)
+        name: "mremap-shrink-grow-move",
+        trace: "
+mmap 1 0x100000000000 16K rw- private
+touch 1 0x100000000000 16K w
+mremap 1 0x100000000000 16K 8K
+mmap 1 0x100000004000 8K rw- private
+mremap 1 0x100000000000 8K 12K
+mremap 1 0x100000000000 12K 16K
+dump 1
+check
+mremap 1 0x100000000000 8K 8K maymove fixed=0x100000100000
+touch 1 0x100000100000 8K r
+dump 1
+stats 1
+check
+mmap 1 0x100000010000 8K rw- private
+mmap 1 0x100000012000 4K r-- private
+mmap 1 0x100000014000 4K rw- private
+mremap 1 0x100000010000 32K 4K
+dump 1
+mremap 1 0x100000010000 4K 4K maymove
+mremap 1 0x100000010000 1M 1M
+check
+",
+        expect: "dump 1
+100000000000-100000006000 rw-p 00000000
+dump 1
+100000002000-100000006000 rw-p 00000000
+100000100000-100000102000 rw-p 00000000
+{\"vmas\":2,\"rss_anon\":2,\"rss_file\":0,\"swap_ents\":0}
+dump 1
+100000002000-100000006000 rw-p 00000000
+100000010000-100000011000 rw-p 00000000
+100000100000-100000102000 rw-p 00000000
+",
+    },
+    Case {
+        // DONTUNMAP leaves the old range mapped and empty (it reads zero, the
+        // fork child keeps its copy); then each errno in the kernel's order
+        // of checks, and a shrink with FIXED (checked live, but for line 19)
+        name: "mremap-dontunmap-and-errnos",
+        trace: "
+mmap 1 0x100000000000 8K rw- private
+touch 1 0x100000000000 8K w
+fork 1 2
+mremap 1 0x100000000000 8K 8K maymove dontunmap fixed=0x100000010000
+touch 1 0x100000000000 8K r
+touch 2 0x100000000000 8K w
+dump 1
+stats 1
+check
+mremap 1 0x100000000001 4K 8K
+mremap 1 0x100000000000 4K 0
+mremap 1 0x100000000000 4K 4K fixed=0x100000020000
+mremap 1 0x100000000000 4K 8K maymove dontunmap fixed=0x100000030000
+mremap 1 0x100000000000 8K 8K maymove fixed=0x100000001000
+mremap 1 0x100000030000 4K 8K
+mremap 1 0x100000000000 4K 8K
+mremap 1 0x100000000000 0 8K maymove
+mremap 1 0x100000000000 4K 8K maymove fixed=0x7ffffffff000
+mremap 1 0x100000010000 8K 4K maymove fixed=0x100000020000
+dump 1
+check
+",
+        expect: "dump 1
+100000000000-100000002000 rw-p 00000000
+100000010000-100000012000 rw-p 00000000
+{\"vmas\":2,\"rss_anon\":2,\"rss_file\":0,\"swap_ents\":0}
+err 11 mremap EINVAL
+err 12 mremap EINVAL
+err 13 mremap EINVAL
+err 14 mremap EINVAL
+err 15 mremap EINVAL
+err 16 mremap EFAULT
+err 17 mremap ENOMEM
+err 18 mremap EINVAL
+err 19 mremap EINVAL
+dump 1
+100000000000-100000002000 rw-p 00000000
+100000020000-100000021000 rw-p 00000000
+",
+    },
+    Case {
+        // moves of pages shared with a fork child and on swap (anonmm copies
+        // them), growth in place, a shrinking FIXED move; data checked
+        name: "mremap-shared-pages-swap",
+        trace: "
+config ram=512K swap=4M
+mmap 1 0x100000000000 64K rw- private
+touch 1 0x100000000000 64K w
+fork 1 2
+reclaim 1000
+mremap 1 0x100000000000 64K 64K maymove fixed=0x100000100000
+check
+touch 1 0x100000100000 64K r
+touch 2 0x100000000000 64K r
+check
+touch 1 0x100000100000 32K w
+touch 2 0x100000000000 64K w
+check
+mremap 2 0x100000000000 64K 128K
+touch 2 0x100000000000 128K w
+mremap 1 0x100000100000 64K 32K maymove fixed=0x100000000000
+exit 2
+check
+",
+        expect: "",
+    },
+    Case {
+        // moves of a nonlinear shared file VMA (offsets move with the PTEs), a
+        // private file VMA with COWed pages grown past EOF, guard markers and
+        // per-page protections; then reclaim and a fork
+        name: "mremap-files-nonlinear-guards-prots",
+        trace: "
+config ram=1M swap=1M
+file f 32K
+mmap 1 0x100000000000 16K rw- shared file=f
+touch 1 0x100000000000 16K w
+remap 1 0x100000000000 4K 3
+mmap 1 0x100000010000 16K rw- private file=f off=16K
+touch 1 0x100000010000 8K w
+touch 1 0x100000012000 8K r
+mmap 1 0x100000020000 16K rw- private
+touch 1 0x100000020000 16K w
+madvise 1 0x100000021000 4K guard_install
+mmap 1 0x100000030000 16K rw- private,many_prots
+touch 1 0x100000030000 16K w
+mprotect 1 0x100000031000 4K r--
+mremap 1 0x100000000000 16K 16K maymove fixed=0x100000100000
+mremap 1 0x100000010000 16K 24K maymove fixed=0x100000200000
+mremap 1 0x100000020000 16K 16K maymove fixed=0x100000300000
+mremap 1 0x100000030000 16K 16K maymove fixed=0x100000400000
+dump 1
+check
+touch 1 0x100000100000 16K r
+touch 1 0x100000200000 24K r
+touch 1 0x100000301000 4K r
+touch 1 0x100000401000 4K w
+reclaim 1000
+check
+fork 1 2
+touch 2 0x100000100000 16K w
+touch 2 0x100000300000 4K w
+check
+",
+        expect: "dump 1
+100000100000-100000104000 rw-s 00000000 f
+100000200000-100000206000 rw-p 00004000 f
+100000300000-100000304000 rw-p 00000000
+100000400000-100000404000 rw-p 00000000
+err 23 touch EFAULT
+err 24 touch EFAULT
+err 25 touch EFAULT
+",
+    },
+    Case {
+        // MAYMOVE without FIXED: growth in place where there is room, else a
+        // move top-down from MMAP_BASE (2 MiB aligned for 2 MiB multiples of
+        // private anonymous memory); old_len 0 duplicates a shared mapping
+        name: "mremap-placement-and-duplicates",
+        trace: "
+mmap 1 0x100000000000 8K rw- private
+touch 1 0x100000000000 8K w
+mremap 1 0x100000000000 8K 16K maymove
+mmap 1 0x100000004000 4K r-- private
+mremap 1 0x100000000000 16K 2M maymove
+mremap 1 0x100000004000 4K 12K maymove
+mmap 1 0x100000010000 16K rw- shared
+mremap 1 0x100000010000 0 8K maymove fixed=0x100000020000
+touch 1 0x100000020000 8K w
+mremap 1 0x100000010000 0 8K maymove
+mremap 1 0x100000010000 0 8K
+mremap 1 0x7ffff7c00000 4K 12K maymove
+dump 1
+check
+",
+        expect: "err 12 mremap ENOMEM
+dump 1
+100000004000-100000007000 r--p 00000000
+100000010000-100000014000 rw-s 00000000
+100000020000-100000022000 rw-s 00000000
+7ffff7c01000-7ffff7e00000 rw-p 00000000
+7ffff7ffa000-7ffff7ffd000 rw-p 00000000
+7ffff7ffd000-7ffff7fff000 rw-s 00000000
+",
+    },
 ];
 
 /// The cases whose output differs where `remap_file_pages` is the 4.0
@@ -477,6 +667,21 @@ stats vmas=0 processes=1 frames=17 pt_pages=1 swap=0
 /// `kernel/tests/fidelity.rs`, but for the many-prots mapping, which the
 /// kernel does not have).
 pub const EMULATED: &[(&str, &str)] = &[
+    (
+        // the emulated remap split the shared mapping in two VMAs (file
+        // pages 3, then 1-3); the 6.17+ multi-VMA move keeps them apart
+        "mremap-files-nonlinear-guards-prots",
+        "dump 1
+100000100000-100000101000 rw-s 00003000 f
+100000101000-100000104000 rw-s 00001000 f
+100000200000-100000206000 rw-p 00004000 f
+100000300000-100000304000 rw-p 00000000
+100000400000-100000404000 rw-p 00000000
+err 23 touch EFAULT
+err 24 touch EFAULT
+err 25 touch EFAULT
+",
+    ),
     (
         "edge-errnos-and-nonlinear-guards",
         "err 4 remap EOVERFLOW

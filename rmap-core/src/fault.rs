@@ -442,7 +442,22 @@ impl<R: ReverseMap> System<R> {
                 return Ok(FaultKind::of_vma(&v));
             }
         }
-        // Copy on write.
+        self.cow_copy(vid, addr, p, pfn)?;
+        Ok(FaultKind::Cow)
+    }
+
+    /// Copy on write: give `addr` of `vid` (whose PTE `p` maps `pfn`, the
+    /// zero page or a page shared with other mappings) a private copy of
+    /// the page, mapped with the page's protection.
+    pub(crate) fn cow_copy(
+        &mut self,
+        vid: VmaId,
+        addr: u64,
+        p: PtePtr,
+        pfn: Pfn,
+    ) -> Result<(), Errno> {
+        let v = self.core.vmas[vid];
+        let pte = self.core.pt.get(p);
         let is_zero = pfn == ZERO_PFN;
         if !is_zero {
             self.lock_page(pfn);
@@ -479,7 +494,7 @@ impl<R: ReverseMap> System<R> {
         self.core.work(WorkKind::PteSet, 1);
         self.map_one(new, at, Pte::present(new, prot, saved).mkdirty(), true);
         self.core.unlock(l);
-        Ok(FaultKind::Cow)
+        Ok(())
     }
 
     /// Swap in through the swap cache. The page is mapped read-only; a
@@ -493,6 +508,12 @@ impl<R: ReverseMap> System<R> {
     ) -> Result<FaultKind, Errno> {
         let v = self.core.vmas[vid];
         let (page, fresh) = match self.core.swap.cached(slot) {
+            Some(p)
+                if self.core.frames.get(p).mapcount > 0
+                    && self.rmap.anon_needs_copy(&self.core, p, addr, false) =>
+            {
+                return self.swap_copy(vid, addr, slot, old, p);
+            }
             Some(p) => (p, false),
             None => {
                 let pfn = self.alloc_frame()?;
@@ -508,12 +529,28 @@ impl<R: ReverseMap> System<R> {
         let pl = self
             .core
             .lock(Acq::excl(LockClass::PageLock, page.0 as u64));
+        debug_assert_eq!(self.core.pte(v.mm, addr), old);
+        let prot = page_prot(&v, old);
+        let pte = Pte::present(page, Prot(prot.0 & !Prot::WRITE), carried(&v, old)).mkyoung();
+        self.map_swapped(vid, addr, slot, page, pte, fresh);
+        self.core.unlock(pl);
+        // a swap-cache hit reads nothing from the device
+        Ok(if fresh {
+            FaultKind::SwapIn
+        } else {
+            FaultKind::of_vma(&v)
+        })
+    }
+
+    /// Installs `pte`, which maps `page` (`fresh`: its first mapping), in
+    /// place of the swap entry `slot` at `addr` of `vid`, under the page
+    /// table lock, and drops that swap entry.
+    fn map_swapped(&mut self, vid: VmaId, addr: u64, slot: u32, page: Pfn, pte: Pte, fresh: bool) {
+        let v = self.core.vmas[vid];
         let p = self
             .core
             .pte_ptr(v.mm, addr)
             .expect("a swap PTE has a table");
-        debug_assert_eq!(self.core.pt.get(p), old);
-        let prot = page_prot(&v, old);
         let at = MapAt {
             mm: v.mm,
             vma: vid,
@@ -524,21 +561,36 @@ impl<R: ReverseMap> System<R> {
             .core
             .lock(Acq::excl(LockClass::Ptl, self.core.ptl(v.mm, p)));
         self.core.work(WorkKind::PteSet, 1);
-        self.map_one(
-            page,
-            at,
-            Pte::present(page, Prot(prot.0 & !Prot::WRITE), carried(&v, old)).mkyoung(),
-            fresh,
-        );
+        self.map_one(page, at, pte, fresh);
         self.core.mm_mut(v.mm).swap_ents -= 1;
         self.swap_put(slot);
         self.core.unlock(l);
-        self.core.unlock(pl);
-        // a swap-cache hit reads nothing from the device
-        Ok(if fresh {
-            FaultKind::SwapIn
-        } else {
-            FaultKind::of_vma(&v)
-        })
+    }
+
+    /// A swap-in of a swap-cache page that other PTEs map at an address
+    /// where the backend could not also find it here (see
+    /// `ReverseMap::anon_needs_copy`: anonmm after an mremap): this mapping
+    /// gets a private copy of the page instead, and its swap entry goes.
+    fn swap_copy(
+        &mut self,
+        vid: VmaId,
+        addr: u64,
+        slot: u32,
+        old: Pte,
+        page: Pfn,
+    ) -> Result<FaultKind, Errno> {
+        let v = self.core.vmas[vid];
+        self.lock_page(page);
+        let new = self.alloc_frame();
+        self.unlock_page(page);
+        let new = new?;
+        self.core.counters.cow_faults += 1;
+        self.core.counters.move_cows += 1;
+        self.core.work(WorkKind::PageCopy, 1);
+        let content = self.core.frames.get(page).content;
+        self.init_anon(new, v.pgoff_at(addr), content);
+        let pte = Pte::present(new, page_prot(&v, old), carried(&v, old)).mkdirty();
+        self.map_swapped(vid, addr, slot, new, pte, true);
+        Ok(FaultKind::Cow)
     }
 }

@@ -18,7 +18,7 @@
 //! - [`system`]: `Core` (all shared state), `System` (the core plus one
 //!   backend) and [`System::apply`], the one entry point that runs an op;
 //! - `vmaops` (VMA link, split and merge, unmap, and the mmap, mprotect,
-//!   madvise and remap_file_pages syscalls), [`fault`] (faults and
+//!   madvise, remap_file_pages and mremap syscalls), [`fault`] (faults and
 //!   `touch`, with the [`FaultKind`] each access took), `fork` (fork, exec,
 //!   exit), `reclaim`, `mem` (frames, page tables, the swap cache): the
 //!   operations, after Linux 6.18 `mm/` (rules and their live-kernel
@@ -90,9 +90,9 @@ pub use locks::{Acq, LockClass, LockProtocol, LockRecording, WorkKind};
 pub use mem::SWAP_CLUSTER_MAX;
 pub use merge_rules::{AnonRule, MergeRules};
 pub use nonlinear::NonlinearEra;
-pub use ops::{Access, Advice, MapFlags, MergePolicy, Op, Pid, Prot};
+pub use ops::{Access, Advice, MapFlags, MergePolicy, Op, Pid, Prot, RemapFlags};
 pub use rmap::{AnonNeed, Ctx, MapAt, Objects, Presets, ReverseMap, Scan};
 pub use system::{Config, Core, Lk, System};
 pub use vma::{FileId, MmId, Vma, VmaId};
-pub use vmaops::MmapReq;
+pub use vmaops::{MMAP_BASE, MmapReq};
 pub use walk::{Cand, Walk, WalkCost, WalkStats};

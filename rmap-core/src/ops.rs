@@ -70,6 +70,18 @@ pub struct MapFlags {
     pub many_prots: bool,
 }
 
+/// The `mremap` flags a trace can give: `MREMAP_MAYMOVE`, `MREMAP_FIXED`
+/// with its new address, `MREMAP_DONTUNMAP`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+pub struct RemapFlags {
+    /// `MREMAP_MAYMOVE`: the kernel may move the mapping.
+    pub maymove: bool,
+    /// `MREMAP_FIXED` and the new address it moves to.
+    pub fixed: Option<u64>,
+    /// `MREMAP_DONTUNMAP`: the old range stays mapped, emptied.
+    pub dontunmap: bool,
+}
+
 /// `madvise` advice values that the model implements.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Advice {
@@ -218,6 +230,14 @@ pub enum Op {
         len: u64,
         advice: Advice,
     },
+    /// mremap of `[addr, addr + old_len)` to `new_len` bytes.
+    Mremap {
+        pid: Pid,
+        addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: RemapFlags,
+    },
     /// remap_file_pages; `prot` is MAP_CHGPROT's new protection.
     Remap {
         pid: Pid,
@@ -256,6 +276,7 @@ macro_rules! one_pid {
             | Op::Mprotect { pid, .. }
             | Op::Touch { pid, .. }
             | Op::Madvise { pid, .. }
+            | Op::Mremap { pid, .. }
             | Op::Remap { pid, .. }
             | Op::Exec { pid }
             | Op::Exit { pid }
@@ -289,6 +310,7 @@ impl Op {
             Op::Mprotect { .. } => "mprotect",
             Op::Touch { .. } => "touch",
             Op::Madvise { .. } => "madvise",
+            Op::Mremap { .. } => "mremap",
             Op::Remap { .. } => "remap",
             Op::Fork { .. } => "fork",
             Op::Exec { .. } => "exec",

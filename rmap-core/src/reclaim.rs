@@ -235,10 +235,12 @@ impl<R: ReverseMap> System<R> {
         w.referenced = referenced;
         self.rmap.walk(&self.core, pfn, &mut w);
         debug_assert!(self.walk_locks.is_empty());
+        self.core.locks.mark_walk(true);
         for &a in &w.holds {
             let l = self.core.lock(a);
             self.walk_locks.push(l);
         }
+        self.core.locks.mark_walk(false);
         self.rmap.walk_done(&mut self.core.ctx(), pfn);
         w
     }
@@ -259,9 +261,11 @@ impl<R: ReverseMap> System<R> {
         self.core.work(WorkKind::VmaVisit, cost.vmas_visited);
         self.core.work(WorkKind::PteCheck, cost.ptes_scanned);
         self.core.work(WorkKind::ChainBlock, cost.chain_blocks);
+        self.core.locks.mark_walk(true);
         while let Some(l) = self.walk_locks.pop() {
             self.core.unlock(l);
         }
+        self.core.locks.mark_walk(false);
         self.walkbuf = w;
     }
 

@@ -37,7 +37,17 @@
 //!   write fault reuses an exclusively mapped anonymous page;
 //!   `page_install_nonlinear` *before* a fault maps a file page out of its
 //!   linear place in a nonlinear VMA;
-//! - `guards_removed`: MADV_GUARD_REMOVE ran over part of a VMA.
+//! - `guards_removed`: MADV_GUARD_REMOVE ran over part of a VMA;
+//! - mremap: `vma_moved` (a VMA was created at the destination of a move
+//!   and holds pages of `old`, as `anon_vma_clone` in `copy_vma`; a move
+//!   that merges into a neighbour calls `vma_absorb` instead),
+//!   `page_moved` (one PTE moved from `from` to `to`: same page, same
+//!   mapcount, a new address), `vma_anon_dropped` (MREMAP_DONTUNMAP moved
+//!   every page of a whole VMA away: `unlink_anon_vmas`); the core asks
+//!   `anon_needs_copy` before a move or a swap-in maps an anonymous page at
+//!   an address where the design could not find it (anonmm), takes
+//!   `anon_lock` around a move of page tables where the era does, and asks
+//!   `mremap_multi_vma` whether one move may span several VMAs (6.17 on).
 //!
 //! Walk protocol: see [`crate::walk`]. The shared walks (a scan of every
 //! page table, the file walk through `i_mmap` and its nonlinear VMAs) are
@@ -323,6 +333,51 @@ pub trait ReverseMap: Send + Sync + 'static {
     fn guards_installed(&mut self, _ctx: &mut Ctx, _vma: VmaId) {}
     /// MADV_GUARD_REMOVE ran over `[start, end)` of `vma`.
     fn guards_removed(&mut self, _ctx: &mut Ctx, _vma: VmaId, _start: u64, _end: u64) {}
+
+    // ----- mremap -----
+    /// mremap created `new` at the destination of a move of (part of)
+    /// `old` (`copy_vma` without a merge): `new` carries a copy of `old`'s
+    /// word and will hold its pages at their old page offsets. Linux links
+    /// it to every anon_vma of `old` (`anon_vma_clone`). Default: nothing.
+    fn vma_moved(&mut self, _ctx: &mut Ctx, _old: VmaId, _new: VmaId) {}
+    /// One PTE that maps `pfn` moved from `from` to `to` (mremap's
+    /// `move_ptes`): the page, its mapcount and its page offset are
+    /// unchanged, its address is not. Called for anonymous and file pages
+    /// (not the zero page), with the page-table locks of both held.
+    /// Default: nothing (designs that find pages through the VMA, as
+    /// anon_vma and i_mmap do, need no change).
+    fn page_moved(&mut self, _ctx: &mut Ctx, _pfn: Pfn, _from: MapAt, _to: MapAt) {}
+    /// Whether anonymous page `pfn` must be copied before a PTE maps it at
+    /// `addr` (of any mm): by a move (`leaving`: one of its present
+    /// mappings is the one that moves there) or by a swap-in of a page
+    /// still in the swap cache. A design that records one virtual address
+    /// per page cannot find a page mapped at two: the core then gives the
+    /// new mapping a private copy (anonmm's rule, Hugh Dickins' "rmap 11
+    /// mremap moves"). Default: never.
+    fn anon_needs_copy(&self, _core: &Core, _pfn: Pfn, _addr: u64, _leaving: bool) -> bool {
+        false
+    }
+    /// MREMAP_DONTUNMAP moved every page of the whole VMA `vma` away and
+    /// it stays mapped, empty: its anonymous state goes (Linux's
+    /// `unlink_anon_vmas` in `dontunmap_complete`). Default: the word is
+    /// cleared.
+    fn vma_anon_dropped(&mut self, ctx: &mut Ctx, vma: VmaId) {
+        ctx.set_anon(vma, 0);
+    }
+    /// Take (record) the lock of `vma`'s anonymous reverse map for
+    /// writing, as mremap's `take_rmap_locks` does around a move of page
+    /// tables (`anon_vma_lock_write`); release it with [`Ctx::unlock`].
+    /// Default: none.
+    fn anon_lock(&mut self, _ctx: &mut Ctx, _vma: VmaId) -> Lk {
+        Lk::NONE
+    }
+    /// Whether one mremap may move several VMAs at once (`MREMAP_FIXED`
+    /// without a size change, Linux 6.17 on: Lorenzo Stoakes, "mm/mremap:
+    /// permit mremap() move of multiple VMAs"). Before that the old range
+    /// had to lie in one VMA (EFAULT). Default: yes, as in 6.18.
+    fn mremap_multi_vma(&self) -> bool {
+        true
+    }
 
     // ----- the walk -----
     /// Push into `out` every `(mm, vma, addr)` that may map `pfn` (see

@@ -13,7 +13,8 @@
 //! exec (forget the range), MADV_DONTNEED and guard install on private
 //! mappings (forget private tokens), fork (the child inherits the parent's
 //! private tokens and nonlinear offsets of the VMAs it copies),
-//! remap_file_pages (new offsets). When disabled, only tokens are handed
+//! remap_file_pages (new offsets), mremap (the moved range's view goes to
+//! its new place). When disabled, only tokens are handed
 //! out.
 
 use std::collections::BTreeMap;
@@ -133,6 +134,23 @@ impl Shadow {
         let m = &mut self.mms[mm.0 as usize];
         for i in 0..n {
             m.nonlinear.insert(start / PAGE_SIZE + i, pgoff + i);
+        }
+    }
+    /// mremap moved the pages of `[from, from + len)` to `to`: what the
+    /// old range read (private tokens, nonlinear offsets) the new one
+    /// reads, and the old range reads its object again (or zero).
+    pub fn move_range(&mut self, mm: MmId, from: u64, to: u64, len: u64) {
+        if !self.enabled {
+            return;
+        }
+        let m = &mut self.mms[mm.0 as usize];
+        let (f, t) = (from / PAGE_SIZE, to / PAGE_SIZE);
+        for map in [&mut m.private, &mut m.nonlinear] {
+            let moved: Vec<(u64, u64)> = range_keys(map, from, from + len)
+                .into_iter()
+                .filter_map(|k| map.remove(&k).map(|v| (k - f + t, v)))
+                .collect();
+            map.extend(moved);
         }
     }
     /// The child inherits the parent's view of `[start, end)`.

@@ -7,7 +7,8 @@
 //! files, swap, counters. `System<R>` pairs it with the backend `R` so that
 //! every core change can tell the backend (the hooks of `ReverseMap`) with
 //! both borrowed separately. The operations live in sibling modules:
-//! `vmaops` (mmap, munmap, mprotect, madvise, remap_file_pages), `fault`,
+//! `vmaops` (mmap, munmap, mprotect, madvise, remap_file_pages, mremap),
+//! `fault`,
 //! `fork` (fork, exec, exit), `reclaim`, `validate`, `replay`.
 //!
 //! Lock order (written once, here; the model is single-threaded per system
@@ -152,6 +153,13 @@ pub struct Counters {
     pub reclaim_freed: u64,
     pub forks: u64,
     pub oom: u64,
+    /// Anonymous pages copied because a move (mremap) or a swap-in would
+    /// have mapped a shared page at a second address, which a design that
+    /// records one address per page cannot follow (anonmm; "mremap moved
+    /// N cows" in Hugh Dickins' rmap 11).
+    pub move_cows: u64,
+    /// Page table entries moved by mremap.
+    pub ptes_moved: u64,
 }
 
 /// Everything the backends share.
@@ -536,6 +544,7 @@ impl<R: ReverseMap> System<R> {
             | Op::Mprotect { .. }
             | Op::Touch { .. }
             | Op::Madvise { .. }
+            | Op::Mremap { .. }
             | Op::Remap { .. } => {
                 self.apply_mm_op(op, obs)?;
                 Output::Nothing
@@ -544,7 +553,7 @@ impl<R: ReverseMap> System<R> {
     }
 
     /// The syscalls on one address space (mmap, munmap, mprotect, touch,
-    /// madvise, remap): `apply` sends exactly these here. Each runs under
+    /// madvise, mremap, remap): `apply` sends exactly these here. Each runs under
     /// its mm's `mmap_lock` (for writing, or reading for the advices that
     /// only zap or reclaim and for remap_file_pages, as 2.6 took it);
     /// `touch` takes locks per fault instead, and so does the 4.0 emulation
@@ -617,6 +626,15 @@ impl<R: ReverseMap> System<R> {
                 prot,
                 ..
             } => self.sys_remap(mm, addr, len, crate::PgOff(pgoff), prot)?,
+            Op::Mremap {
+                addr,
+                old_len,
+                new_len,
+                flags,
+                ..
+            } => {
+                self.sys_mremap(mm, addr, old_len, new_len, flags)?;
+            }
             _ => unreachable!("not an address-space op: {op:?}"),
         }
         Ok(())

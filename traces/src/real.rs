@@ -9,5 +9,6 @@
 pub static REAL_TRACES: &[(&str, &str)] = &[
     ("gcc", include_str!("../real/gcc.trace")),
     ("python", include_str!("../real/python.trace")),
+    ("realloc", include_str!("../real/realloc.trace")),
     ("sort", include_str!("../real/sort.trace")),
 ];

@@ -70,6 +70,7 @@ fn the_registry_has_the_fifteen_scenarios_in_order() {
             "glibc-libs",
             "heap-churn",
             "mach-ext2fs",
+            "realloc-grow",
             "remerge",
             "guard-fork",
             "reclaim-pressure",

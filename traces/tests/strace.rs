@@ -246,10 +246,11 @@ fn mremap_madvise_and_clipping_to_known_memory() {
         [
             "fork 1 2",
             "mmap 2 0x10000 8K rw- private",
-            "mmap 2 0x12000 8K rw- private",
-            "munmap 2 0x11000 12K",
-            "munmap 2 0x10000 4K",
-            "mmap 2 0x40000 8K rw- private",
+            // the real calls: grown in place, shrunk, moved where the
+            // kernel put it (and grown)
+            "mremap 2 0x10000 8K 16K",
+            "mremap 2 0x10000 16K 4K",
+            "mremap 2 0x10000 4K 8K maymove fixed=0x40000",
             "madvise 2 0x40000 8K dontneed",
             // only the known part of the range: the rest was never seen mapped
             "mprotect 2 0x40000 8K r--",
@@ -258,6 +259,92 @@ fn mremap_madvise_and_clipping_to_known_memory() {
             // the child has the second page only; munmap keeps its range
             "munmap 3 0x40000 8K",
             "exit 1",
+        ]
+    );
+}
+
+/// DONTUNMAP keeps the old range known (empty, still mapped); `old_size`
+/// 0 duplicates a shared mapping and is dropped for a private one; a call
+/// on memory partly unknown is dropped; the moved pages are not touched
+/// again, a growth's new pages are.
+#[test]
+fn mremap_dontunmap_duplicates_and_touches() {
+    let log = "\
+1 mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x10000
+1 mremap(0x10000, 8192, 8192, MREMAP_MAYMOVE|MREMAP_DONTUNMAP) = 0x50000
+1 mprotect(0x10000, 8192, PROT_READ) = 0
+1 mmap(NULL, 16384, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS, -1, 0) = 0x20000
+1 mremap(0x21000, 0, 8192, MREMAP_MAYMOVE) = 0x60000
+1 mremap(0x10000, 0, 8192, MREMAP_MAYMOVE) = 0x70000
+1 mremap(0x30000, 4096, 8192, MREMAP_MAYMOVE) = 0x80000
+1 mremap(0x50000, 8192, 16384, MREMAP_MAYMOVE) = 0x90000
+";
+    assert_eq!(
+        ops_of(log),
+        [
+            "fork 1 2",
+            "mmap 2 0x10000 8K rw- private",
+            "mremap 2 0x10000 8K 8K maymove fixed=0x50000 dontunmap",
+            "mprotect 2 0x10000 8K r--",
+            "mmap 2 0x20000 16K rw- shared",
+            "mremap 2 0x21000 0 8K maymove fixed=0x60000",
+            "mremap 2 0x50000 8K 16K maymove fixed=0x90000",
+            "exit 1",
+        ]
+    );
+    let opts = ImportOptions {
+        touch_fraction: 1.0,
+        stack_touch: 0,
+        ..ImportOptions::default()
+    };
+    let text = import(log, "t.strace", &opts).unwrap().to_text();
+    let touches: Vec<String> = body(&text)
+        .into_iter()
+        .filter(|l| l.starts_with("touch"))
+        .collect();
+    assert_eq!(
+        touches,
+        [
+            "touch 2 0x10000 8K w",
+            "touch 2 0x20000 16K w",
+            "touch 2 0x60000 8K w",
+            "touch 2 0x92000 8K w",
+        ]
+    );
+}
+
+/// `strace -y` and `-yy`: descriptors carry their path (or socket and
+/// pipe details) in angle brackets, `AT_FDCWD` the working directory; an
+/// opened descriptor's path is the resolved one.
+#[test]
+fn y_and_yy_decorations_are_read() {
+    let log = "\
+9 openat(AT_FDCWD</home/u/src>, \"lib/x.so\", O_RDONLY|O_CLOEXEC) = 3</home/u/src/lib/x.so>
+9 newfstatat(3</home/u/src/lib/x.so>, \"\", {st_mode=S_IFREG|0755, st_size=8192, ...}, AT_EMPTY_PATH) = 0
+9 newfstatat(AT_FDCWD</home/u/src>, \"data\", {st_mode=S_IFREG|0644, st_size=4096, ...}, 0) = 0
+9 pipe2([4<pipe:[123]>, 5<pipe:[123]>], O_CLOEXEC) = 0
+9 socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0) = 6<UNIX-STREAM:[4567]>
+9 connect(6<UNIX-STREAM:[4567,\"@/tmp/.X11-unix/X0\"]>, {sa_family=AF_UNIX, sun_path=@\"/tmp/.X11-unix/X0\"}, 20) = 0
+9 mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, 3</home/u/src/lib/x.so>, 0) = 0x7f0000000000
+9 dup2(3</home/u/src/lib/x.so>, 7</dev/null<char 1:3>>) = 7</home/u/src/lib/x.so>
+9 close(3</home/u/src/lib/x.so>) = 0
+9 mmap(NULL, 4096, PROT_READ, MAP_SHARED, 7</home/u/src/lib/x.so>, 0x1000) = 0x7f0000100000
+9 mmap(NULL, 4096, PROT_READ|PROT_WRITE, MAP_SHARED, 4<pipe:[123]>, 0) = 0x7f0000200000
+";
+    let text = import(log, "y.strace", &ImportOptions::default())
+        .unwrap()
+        .to_text();
+    assert!(text.contains("\nfile x.so 8K\n"), "{text}");
+    let ops: Vec<String> = body(&text)
+        .into_iter()
+        .filter(|l| l.starts_with("mmap"))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "mmap 2 0x7f0000000000 8K r-- private file=x.so",
+            "mmap 2 0x7f0000100000 4K r-- shared file=x.so off=0x1000",
+            "mmap 2 0x7f0000200000 4K rw- shared file=pipe__123_",
         ]
     );
 }
@@ -348,7 +435,7 @@ const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/real");
 
 #[test]
 fn committed_logs_import_to_the_committed_traces() {
-    for name in ["gcc", "python", "sort"] {
+    for name in ["gcc", "python", "realloc", "sort"] {
         let log = std::fs::read_to_string(format!("{REAL}/{name}.strace")).unwrap();
         let want = std::fs::read_to_string(format!("{REAL}/{name}.trace")).unwrap();
         let got = import(&log, &format!("{name}.strace"), &ImportOptions::default())
@@ -379,7 +466,7 @@ impl rmap_registry::WithBackend for Replay<'_> {
 
 #[test]
 fn real_traces_replay_cleanly_on_every_preset() {
-    assert_eq!(rmap_traces::real::REAL_TRACES.len(), 3);
+    assert_eq!(rmap_traces::real::REAL_TRACES.len(), 4);
     for (name, text) in rmap_traces::real::REAL_TRACES {
         assert!(text.lines().filter(|l| l.starts_with("touch")).count() > 10);
         for spec in rmap_registry::all_specs() {

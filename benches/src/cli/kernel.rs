@@ -110,6 +110,7 @@ pub(super) fn fidelity(
         objects,
         kernel: KernelOptions { slab_reps },
         keep: show,
+        host_pkeys: rmap_kernel::host::host_pkeys(),
     };
     if let Err(e) = rmap_registry::resolve(backend) {
         eprintln!("rmap-bench: {e}");
@@ -152,8 +153,9 @@ pub(super) fn kernel_bench(
     fault_sizes: Vec<u64>,
     reps: u32,
     out: Option<PathBuf>,
+    scaling: Vec<String>,
 ) -> i32 {
-    let res = rmap_kernel::bench::run(
+    let mut res = rmap_kernel::bench::run(
         &KernelBenchOptions {
             fork_sizes,
             fault_sizes,
@@ -161,6 +163,21 @@ pub(super) fn kernel_bench(
         },
         &mut |m: &str| eprintln!("kernel-bench: {m}"),
     );
+    // the scaling shapes with 1 and 2 real processes (rmap-kernel's
+    // bench::scaling)
+    #[cfg(target_os = "linux")]
+    if let Ok(rows) = &mut res
+        && !scaling.is_empty()
+    {
+        match rmap_kernel::bench::scaling::run(&scaling, reps.max(1), &mut |m: &str| {
+            eprintln!("kernel-bench: {m}")
+        }) {
+            Ok(more) => rows.extend(more),
+            Err(e) => res = Err(e),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = scaling;
     let rows = match res {
         Ok(r) => r,
         Err(e) => {

@@ -25,6 +25,7 @@ mod replay;
 mod report;
 mod run;
 mod trace;
+mod vcpu;
 
 /// How a listing command writes its answer.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -233,6 +234,39 @@ pub enum Cmd {
         /// rebuilt); without it, CSV rows on standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Scaling shapes to run with 1 and 2 real processes,
+        /// comma-separated: page-fault/page_fault1, aim7 (their speedup
+        /// sits beside the virtual-CPU engine's at 2 CPUs).
+        #[arg(long, value_delimiter = ',')]
+        scaling: Vec<String>,
+    },
+    /// Run one scaling scenario (size = virtual CPUs) on the virtual-CPU
+    /// engine and print a lock_stat-like table: per lock class,
+    /// acquisitions, contended ones, wait and hold time, failed trylocks.
+    Vcpu {
+        /// `NAME` or `NAME/VARIANT` of a scaling scenario (aim7,
+        /// page-fault/page_fault1, libc-storm, fork-family-reclaim).
+        scenario: String,
+        /// Virtual CPUs.
+        #[arg(long, default_value_t = 16)]
+        cpus: u64,
+        #[arg(long, default_value = "anonvma:linux")]
+        backend: String,
+        /// A cost file (default: the committed vcpu/costs.json).
+        #[arg(long)]
+        costs: Option<PathBuf>,
+    },
+    /// Measure this host's costs for the virtual-CPU engine: the model's
+    /// own cost per unit of work, and real lock costs with real threads
+    /// (parking_lot Mutex and RwLock, a spinlock); write a cost file that
+    /// `run --costs FILE` and `vcpu --costs FILE` use.
+    Calibrate {
+        /// Write the cost file here (default: standard output).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Fewer repetitions: seconds instead of about a minute.
+        #[arg(long)]
+        quick: bool,
     },
     /// Turn an `strace -f` log into a trace (docs/strace-import.md): the
     /// memory and process calls become ops, and page accesses, which strace
@@ -266,6 +300,9 @@ pub enum Cmd {
         /// No reclaim ops.
         #[arg(long)]
         no_reclaim: bool,
+        /// No mremap calls.
+        #[arg(long)]
+        no_mremap: bool,
     },
 }
 
@@ -330,6 +367,7 @@ pub fn run(cli: Cli) -> i32 {
             no_files,
             no_forks,
             no_reclaim,
+            no_mremap,
         } => gen_random::gen_random(rmap_kernel::tracegen::GenOptions {
             seed,
             ops,
@@ -338,6 +376,7 @@ pub fn run(cli: Cli) -> i32 {
             forks: !no_forks,
             reclaim: !no_reclaim,
             ram: None,
+            mremap: !no_mremap,
         }),
         Cmd::ImportStrace { log, out, opts } => import::import_strace(&log, out.as_deref(), &opts),
         Cmd::Run { args } => run::run(args),
@@ -352,8 +391,16 @@ pub fn run(cli: Cli) -> i32 {
             fault_sizes,
             reps,
             out,
-        } => kernel::kernel_bench(fork_sizes, fault_sizes, reps, out),
+            scaling,
+        } => kernel::kernel_bench(fork_sizes, fault_sizes, reps, out, scaling),
         Cmd::Backends { format } => backends::backends(format),
+        Cmd::Calibrate { out, quick } => vcpu::calibrate(out.as_deref(), quick),
+        Cmd::Vcpu {
+            scenario,
+            cpus,
+            backend,
+            costs,
+        } => vcpu::vcpu(&scenario, cpus, &backend, costs.as_deref()),
         Cmd::Replay {
             file,
             backend,

@@ -75,6 +75,11 @@ pub struct RunArgs {
     /// Skip the live-kernel fork and fault measurements.
     #[arg(long)]
     pub no_kernel: bool,
+    /// Cost table of the virtual-CPU engine for the scaling scenarios (a
+    /// JSON cost file, as `rmap-bench calibrate` writes; default: the
+    /// committed `vcpu/costs.json`).
+    #[arg(long)]
+    pub costs: Option<PathBuf>,
 }
 
 /// Exit status 2 for unknown scenarios or backends, impossible sizes or
@@ -178,6 +183,9 @@ fn run_inner(a: RunArgs) -> Result<(), String> {
     let opts = suite_options(&a)?;
     let out = out_dir(&a, Path::new("results"))?;
     let total = runner::count_runs(&opts)?;
+    if let Some(p) = &a.costs {
+        rmap_vcpu::suite::set_costs(rmap_vcpu::Costs::load(p)?)?;
+    }
     eprintln!(
         "rmap-bench run: {} workloads × {} backends, {total} runs to start with (a warm-up, then {} to {} reps, interleaved){} -> {}",
         opts.forms.len() + opts.traces.len(),
@@ -209,6 +217,7 @@ fn run_inner(a: RunArgs) -> Result<(), String> {
         "jobs": opts.jobs,
         "shard": opts.shard.map(|s| format!("{}/{}", s.k, s.n)),
         "kernel": !a.no_kernel,
+        "costs": a.costs.as_ref().map(|p| p.display().to_string()),
     }));
     meta.wall_s = t0.elapsed().as_secs_f64();
     output::write_results(&out, &rows, &meta)?;
@@ -248,8 +257,31 @@ fn kernel_rows(opts: &SuiteOptions) -> Vec<Row> {
         sizes(rmap_kernel::bench::FORK_STORM),
         sizes(rmap_kernel::bench::FAULT_STORM),
     );
+    // the scaling shapes the live kernel also runs, with 1 and 2 processes
+    #[cfg(target_os = "linux")]
+    let live: Vec<String> = rmap_kernel::bench::scaling::SHAPES
+        .iter()
+        .filter(|s| opts.forms.iter().any(|f| f.full_name() == **s))
+        .map(|s| s.to_string())
+        .collect();
+    #[cfg(target_os = "linux")]
+    let scaling_rows = if live.is_empty() {
+        Vec::new()
+    } else {
+        rmap_kernel::bench::scaling::run(&live, opts.reps.min(3), &mut |m: &str| {
+            eprintln!("kernel-bench: {m}")
+        })
+        .unwrap_or_else(|e| {
+            eprintln!(
+                "rmap-bench run: the live-kernel scaling runs failed, their rows are left out: {e}"
+            );
+            Vec::new()
+        })
+    };
+    #[cfg(not(target_os = "linux"))]
+    let scaling_rows = Vec::new();
     if fork.is_empty() && fault.is_empty() {
-        return Vec::new();
+        return scaling_rows;
     }
     match rmap_kernel::bench::run(
         &KernelBenchOptions {
@@ -259,12 +291,15 @@ fn kernel_rows(opts: &SuiteOptions) -> Vec<Row> {
         },
         &mut |m: &str| eprintln!("kernel-bench: {m}"),
     ) {
-        Ok(rows) => rows,
+        Ok(mut rows) => {
+            rows.extend(scaling_rows);
+            rows
+        }
         Err(e) => {
             eprintln!(
                 "rmap-bench run: the live-kernel benchmark failed, its rows are left out: {e}"
             );
-            Vec::new()
+            scaling_rows
         }
     }
 }

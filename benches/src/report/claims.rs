@@ -113,6 +113,26 @@ pub const CLAIMS: &[Claim] = &[
         source: "Kirill A. Shutemov, c8d78c1823f4 \"mm: replace remap_file_pages() syscall with emulation\" (Linux 4.0; linux-mm 2014-05-08): his worst case, every page of a 4 GiB shmem file remapped in reverse order ten times, went from 23.3 s to 43.9 s (1.88x)",
         check: super::magnitudes::emulation,
     },
+    Claim {
+        statement: "AIM7 collapses with the family-wide anon_vma lock (andrea-2.6.7, rmap40-2.6.7), which takes most of the CPU time, and scales with avc-2.6.34",
+        source: "Rik van Riel's anon_vma_chain rework, Linux 2.6.34 (commit 5beb49305251, 'mm: change anon_vma linking to fix multi-process server scalability issue'): on AIM7, one CPU walked the page tables of 1000 processes in page_referenced_one while all other CPUs were stuck on the anon_vma lock",
+        check: super::scaling::aim7,
+    },
+    Claim {
+        statement: "under fork-family-reclaim, the root anon_vma spinlock (root-2.6.36) and mutex (mutex-3.0) are waited for longer than the rwsem whose walks share it (rwsem-3.8, linux)",
+        source: "Rik van Riel's 'always lock the root (oldest) anon_vma' (2.6.36) put a family's anon_vma operations under one lock; Peter Zijlstra made it a mutex (3.0, 'mm: Convert anon_vma->lock to a mutex'); Ingo Molnar made it an rwsem taken for reading by rmap walks (3.8, 5a505085f043 and 4fc3f1d66b1e), because migration storms serialised on the exclusive lock",
+        check: super::scaling::root_lock,
+    },
+    Claim {
+        statement: "under libc-storm, the i_mmap spinlock is waited for longer than the i_mmap rwsem whose walks share it",
+        source: "Davidlohr Bueso's 'mm: convert i_mmap_mutex to rwsem' and 'mm/rmap: share the i_mmap_rwsem' (3.19); his first posting reported AIM7 gains beyond 500 users (alltests +14.5%, shared +15%) on an 80-core machine",
+        check: super::scaling::i_mmap,
+    },
+    Claim {
+        statement: "2.6.0's trylock (objrmap:mccracken) buys reclaim that never waits for i_mmap and costs pages skipped",
+        source: "Dave McCracken's objrmap (linux-mm, 2003-02-20): page_referenced_obj and try_to_unmap_obj down_trylock the mapping's i_shared_sem and give up on the page when it is held",
+        check: super::scaling::trylock,
+    },
 ];
 
 /// Every claim with its verdict on `t`, in [`CLAIMS`] order.

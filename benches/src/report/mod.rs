@@ -32,6 +32,7 @@ pub mod claims;
 pub mod classes;
 pub mod html;
 mod magnitudes;
+mod scaling;
 mod table;
 pub mod verdict;
 
@@ -50,10 +51,7 @@ fn key_metrics(t: &Table, form: &str) -> Vec<Metric> {
         .map(|r| r.metric.as_str())
         .collect();
     let base = form.split('/').next().unwrap_or(form);
-    let listed: &[Metric] = scenario::SCENARIOS
-        .iter()
-        .find(|s| s.name == base)
-        .map_or(&[], |s| s.key_metrics);
+    let listed: &[Metric] = scenario::find(base).map_or(&[], |s| s.key_metrics);
     let mut out: Vec<Metric> = listed
         .iter()
         .copied()
@@ -188,6 +186,7 @@ pub fn render(
     let mut s = String::new();
     header(&mut s, rows.len(), meta);
     history_section(&mut s, &t);
+    scaling::section(&mut s, &t);
     kernel_section(&mut s, &t);
     let _ = writeln!(s, "## Scenarios\n");
     for form in t.scenarios() {
@@ -271,7 +270,7 @@ fn scenario_section(
     plots_made: &BTreeSet<(String, String)>,
 ) {
     let base = form.split('/').next().unwrap_or(form).to_string();
-    let sc = scenario::SCENARIOS.iter().find(|x| x.name == base);
+    let sc = scenario::find(&base);
     let _ = writeln!(s, "### {form}\n");
     if let Some(sc) = sc {
         let _ = writeln!(s, "{} *Exposes:* {}\n", sc.about, sc.exposes);

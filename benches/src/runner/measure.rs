@@ -91,6 +91,9 @@ struct Acc {
     fork: Cost,
     exit: Cost,
     mprotect: Cost,
+    /// `mremap` ops, counted in page table entries moved, and the calls.
+    mremap: Cost,
+    mremap_calls: u64,
     reclaim: Cost,
     /// Chain blocks touched by `exit` ops (counted with their pages).
     exit_lines: u64,
@@ -175,6 +178,7 @@ pub fn measure<R: ReverseMap>(ops: &[Op], rmap: R) -> Result<RunResult, String> 
             _ => 0,
         };
         let freed0 = sys.core.counters.reclaim_freed;
+        let moved0 = sys.core.counters.ptes_moved;
         let w0 = work_total(&sys);
         let lines0 = chain_blocks(&sys);
         let (res, dt) = if let Op::Touch { .. } = op {
@@ -208,6 +212,10 @@ pub fn measure<R: ReverseMap>(ops: &[Op], rmap: R) -> Result<RunResult, String> 
                 a.exit_lines += chain_blocks(&sys) - lines0;
             }
             Op::Mprotect { .. } => a.mprotect.add(dt, dw, 1),
+            Op::Mremap { .. } => {
+                a.mremap_calls += 1;
+                a.mremap.add(dt, dw, sys.core.counters.ptes_moved - moved0)
+            }
             Op::Reclaim { .. } => a
                 .reclaim
                 .add(dt, dw, sys.core.counters.reclaim_freed - freed0),
@@ -260,6 +268,13 @@ fn summarise<R: ReverseMap>(
             MPROTECT_NS_PER_CALL,
             ns(a.mprotect.time) / a.mprotect.count as f64,
         );
+    }
+    if a.mremap_calls > 0 {
+        r.push(
+            MREMAP_NS_PER_PAGE,
+            ns(a.mremap.time) / a.mremap.count.max(1) as f64,
+        );
+        r.push(MOVE_COWS, c.move_cows as f64);
     }
     if c.reclaim_freed > 0 {
         r.push(RECLAIMED_PAGES, c.reclaim_freed as f64);
@@ -327,6 +342,12 @@ fn summarise_work<R: ReverseMap>(r: &mut RunResult, sys: &System<R>, a: &Acc) {
     }
     if let Some(v) = per(&a.mprotect) {
         r.push(MPROTECT_WORK_PER_CALL, v);
+    }
+    if a.mremap_calls > 0 {
+        r.push(
+            MREMAP_WORK_PER_PAGE,
+            a.mremap.work as f64 / a.mremap.count.max(1) as f64,
+        );
     }
     if let Some(v) = per(&a.reclaim) {
         r.push(RECLAIM_WORK_PER_PAGE, v);

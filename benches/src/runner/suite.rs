@@ -10,6 +10,10 @@
 //! job stays active while one of its steering metrics (the timed ones
 //! except the tail percentiles) has a confidence interval wider than
 //! `ci_target` of its median, until `max_reps` or the `max_time` budget.
+//!
+//! Scaling scenarios (size = virtual CPUs) are not timed on the host: each
+//! of their jobs runs once on the deterministic virtual-CPU engine
+//! (`rmap_vcpu::suite::rows`), before the rounds, and needs no repetition.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -38,6 +42,8 @@ pub struct Workload {
     pub size: u64,
     pub size_unit: String,
     pub ops: Vec<Op>,
+    /// A scaling form, run on the virtual-CPU engine (`ops` is empty).
+    pub scaling: Option<Form>,
 }
 
 /// The `K`-th (from 1) of `N` disjoint slices of a sweep.
@@ -131,6 +137,7 @@ pub fn trace_workload(path: &Path) -> Result<Workload, String> {
         size: 1,
         size_unit: TRACE_UNIT.to_string(),
         ops,
+        scaling: None,
     })
 }
 
@@ -140,14 +147,19 @@ pub fn workloads(opts: &SuiteOptions) -> Result<Vec<Workload>, String> {
     let mut out = Vec::new();
     for form in &opts.forms {
         for size in sizes_of(form, opts) {
-            let ops = form
-                .build(size)
-                .map_err(|e| format!("{} at size {size}: {e}", form.full_name()))?;
+            let scaling = form.is_scaling().then_some(*form);
+            let ops = if scaling.is_some() {
+                Vec::new()
+            } else {
+                form.build(size)
+                    .map_err(|e| format!("{} at size {size}: {e}", form.full_name()))?
+            };
             out.push(Workload {
                 name: form.full_name(),
                 size,
                 size_unit: form.scenario.size_unit.to_string(),
                 ops,
+                scaling,
             });
         }
     }
@@ -167,8 +179,12 @@ fn jobs_of(opts: &SuiteOptions, n_workloads: usize) -> Vec<(usize, usize)> {
 /// How many runs the first rounds make, warm-up included (the progress
 /// bar's first length; rounds added later extend it).
 pub fn count_runs(opts: &SuiteOptions) -> Result<u64, String> {
-    let n = workloads(opts)?.len();
-    Ok(jobs_of(opts, n).len() as u64 * (u64::from(opts.reps.max(1)) + 1))
+    let loads = workloads(opts)?;
+    let per = u64::from(opts.reps.max(1)) + 1;
+    Ok(jobs_of(opts, loads.len())
+        .iter()
+        .map(|&(w, _)| if loads[w].scaling.is_some() { 1 } else { per })
+        .sum())
 }
 
 /// What the progress bar hears: a run finished (with a label), or more
@@ -192,9 +208,20 @@ pub fn run_suite(opts: &SuiteOptions, progress: &dyn SuiteProgress) -> Result<Ve
         progress.ran(&format!("{} {} {spec}", load.name, load.size));
         r
     };
+    // Scaling jobs: once each, on the virtual-CPU engine.
+    let mut engine_rows: BTreeMap<usize, Vec<Row>> = BTreeMap::new();
+    for (j, &(w, b)) in jobs.iter().enumerate() {
+        if let Some(form) = &loads[w].scaling {
+            let spec = &opts.backends[b];
+            engine_rows.insert(j, rmap_vcpu::suite::rows(form, loads[w].size, spec)?);
+            progress.ran(&format!("{} {} {spec}", loads[w].name, loads[w].size));
+        }
+    }
     let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); jobs.len()];
     // The warm-up: once each, discarded.
-    let all: Vec<usize> = (0..jobs.len()).collect();
+    let all: Vec<usize> = (0..jobs.len())
+        .filter(|j| !engine_rows.contains_key(j))
+        .collect();
     run_round(opts, &all, 0, &run)?;
     let mut active = all;
     let mut round = 1u32;
@@ -214,6 +241,10 @@ pub fn run_suite(opts: &SuiteOptions, progress: &dyn SuiteProgress) -> Result<Ve
     }
     let mut rows = Vec::new();
     for (j, &(w, b)) in jobs.iter().enumerate() {
+        if let Some(r) = engine_rows.remove(&j) {
+            rows.extend(r);
+            continue;
+        }
         let key = RowKey {
             scenario: loads[w].name.clone(),
             size: loads[w].size,

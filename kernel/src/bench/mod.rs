@@ -118,6 +118,10 @@
 //! This module holds the options, [`run`] and the rows; `storm` the storm
 //! processes (the code after the fork), `wire` what they send back, and
 //! `measure` the measuring process's side (forking, reading, summarising).
+//! [`scaling`] is separate: the scaling shapes (`page-fault/page_fault1`
+//! and a scaled-down `aim7`) with 1 and 2 real processes, for the report's
+//! comparison with the virtual-CPU engine at 2 CPUs (`kernel-bench
+//! --scaling`).
 
 use std::collections::BTreeMap;
 
@@ -125,6 +129,8 @@ use rmap_metrics::{KERNEL_BACKEND, Metric, Row};
 
 #[cfg(target_os = "linux")]
 mod measure;
+#[cfg(target_os = "linux")]
+pub mod scaling;
 #[cfg(target_os = "linux")]
 mod storm;
 #[cfg(target_os = "linux")]

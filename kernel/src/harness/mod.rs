@@ -104,7 +104,7 @@
 use std::io::Write;
 
 use rmap_core::PAGE_SIZE;
-use rmap_core::ops::Op;
+use rmap_core::ops::{Op, RemapFlags};
 use rmap_core::trace::{Parser, TraceLine};
 
 pub use error::KernelError;
@@ -224,6 +224,19 @@ pub fn kernel_run_with(
     out: &mut dyn Write,
     opts: &KernelOptions,
 ) -> Result<KernelSummary, KernelError> {
+    kernel_run_on(text, file_name, out, opts, crate::host::host_pkeys())
+}
+
+/// [`kernel_run_with`] on a host whose protection keys are `host_pkeys`
+/// (see [`crate::host`]): a trace that sets `pkeys=on` is refused when
+/// they are off.
+pub fn kernel_run_on(
+    text: &str,
+    file_name: &str,
+    out: &mut dyn Write,
+    opts: &KernelOptions,
+    host_pkeys: bool,
+) -> Result<KernelSummary, KernelError> {
     let mut lines = Vec::new();
     let mut trace_err = None;
     for tl in Parser::new(text, file_name) {
@@ -238,6 +251,7 @@ pub fn kernel_run_with(
     for tl in &lines {
         refusal(tl, file_name)?;
     }
+    crate::host::model_pkeys(&lines, file_name, host_pkeys)?;
     let sum = controller::run(
         &lines,
         file_name,
@@ -290,13 +304,45 @@ pub(crate) fn refusal(tl: &TraceLine, file: &str) -> Result<(), KernelError> {
         | Op::Remap { addr, len, .. }
             if !in_window(*addr, *len) =>
         {
-            refuse(format!(
-                "range {addr:#x}+{len:#x} is outside the live-run window \
-                 [{WINDOW_START:#x}, {WINDOW_END:#x})"
-            ))
+            refuse(outside(*addr, *len))
         }
+        Op::Mremap {
+            addr,
+            old_len,
+            new_len,
+            flags,
+            ..
+        } => mremap_refusal(*addr, *old_len, *new_len, flags).map_or(Ok(()), refuse),
         _ => Ok(()),
     }
+}
+
+/// The refusal of a range outside the window.
+fn outside(addr: u64, len: u64) -> String {
+    format!(
+        "range {addr:#x}+{len:#x} is outside the live-run window \
+         [{WINDOW_START:#x}, {WINDOW_END:#x})"
+    )
+}
+
+/// Why an mremap cannot run live, if it cannot: the old range, and the new
+/// one (at `fixed=`, or grown in place), must lie in the window, and the
+/// kernel must not pick the address (a move without `fixed=`: MAYMOVE with
+/// a larger size, or DONTUNMAP), as it would pick one among the harness's
+/// own mappings.
+fn mremap_refusal(addr: u64, old_len: u64, new_len: u64, f: &RemapFlags) -> Option<String> {
+    if !in_window(addr, old_len) {
+        return Some(outside(addr, old_len));
+    }
+    let (to, len) = (f.fixed.unwrap_or(addr), new_len);
+    if f.fixed.is_none() && (f.dontunmap || (f.maymove && new_len > old_len)) {
+        return Some(
+            "mremap without fixed= may move to an address the kernel picks, outside the \
+             live-run window; give fixed=NEWADDR or keep the mapping in place"
+                .to_string(),
+        );
+    }
+    (!in_window(to, len)).then(|| outside(to, len))
 }
 
 /// The Linux name of an errno value, as the model prints it.

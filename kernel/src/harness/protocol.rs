@@ -35,6 +35,9 @@ pub(super) const K_DUMP: u32 = 7;
 pub(super) const K_NOP: u32 = 8;
 /// `remap_file_pages` (the values need only be distinct).
 pub(super) const K_REMAP: u32 = 20;
+/// `mremap(addr, len, off, flags, fd)`: old length in `len`, new length in
+/// `off`, the new address in `fd`.
+pub(super) const K_MREMAP: u32 = 9;
 // Reply tags.
 pub(super) const T_DONE: u32 = 1;
 pub(super) const T_DATA: u32 = 2;
@@ -171,7 +174,7 @@ pub(super) fn recv_done(
 }
 
 /// The request that `op` becomes when it works on the window (mmap,
-/// munmap, mprotect, madvise, touch, remap): its trace process and the
+/// munmap, mprotect, madvise, touch, remap, mremap): its trace process and the
 /// request;
 /// `None` for other ops. `files` are the declared files, opened by the
 /// controller. Errors: a mapping of a file that was not created.
@@ -259,6 +262,25 @@ pub(super) fn request(
             pgoff,
             prot,
         } => (*pid, remap_req(*addr, *len, *pgoff, *prot)),
+        Op::Mremap {
+            pid,
+            addr,
+            old_len,
+            new_len,
+            flags,
+        } => {
+            let (bits, new_addr) = flags.to_linux();
+            let req = Req {
+                kind: K_MREMAP,
+                arg: 0,
+                addr: *addr,
+                len: *old_len,
+                off: *new_len,
+                flags: bits,
+                fd: new_addr as i64,
+            };
+            (*pid, req)
+        }
         _ => return Ok(None),
     };
     Ok(Some((pid, req)))

@@ -96,20 +96,68 @@ fn two_runs_give_identical_output() {
     assert_eq!(a.unwrap(), b.unwrap());
 }
 
+const EOF_TRACE: &str = "file f 4196\nmmap 1 0x100000000000 16K rw- shared file=f\n\
+    touch 1 0x100000000000 8K w\ntouch 1 0x100000000000 12K r\n\
+    mmap 1 0x100000010000 4K r-- private file=f off=0x2000\n\
+    touch 1 0x100000010000 1 r\nmmap 1 0x100000020000 4K --x private\n\
+    touch 1 0x100000020000 4K r\nmmap 1 0x100000030000 4K -w- private\n\
+    touch 1 0x100000030000 4K r\ntouch 1 0x100000030000 4K w\n";
+
+/// What [`EOF_TRACE`] prints on a host with (`true`) or without protection
+/// keys: the exec-only read of line 8 faults only with keys.
+fn eof_expected(pkeys: bool) -> &'static str {
+    if pkeys {
+        "err 4 touch EFAULT\nerr 6 touch EFAULT\nerr 8 touch EFAULT\n"
+    } else {
+        "err 4 touch EFAULT\nerr 6 touch EFAULT\n"
+    }
+}
+
 #[test]
 fn partial_eof_page_is_accessible_and_the_next_faults() {
-    let t = "file f 4196\nmmap 1 0x100000000000 16K rw- shared file=f\n\
-             touch 1 0x100000000000 8K w\ntouch 1 0x100000000000 12K r\n\
-             mmap 1 0x100000010000 4K r-- private file=f off=0x2000\n\
-             touch 1 0x100000010000 1 r\nmmap 1 0x100000020000 4K --x private\n\
-             touch 1 0x100000020000 4K r\nmmap 1 0x100000030000 4K -w- private\n\
-             touch 1 0x100000030000 4K r\ntouch 1 0x100000030000 4K w\n";
-    let (r, out) = run(t);
+    let (r, out) = run(EOF_TRACE);
     r.unwrap();
-    assert_eq!(
-        out,
-        "err 4 touch EFAULT\nerr 6 touch EFAULT\nerr 8 touch EFAULT\n"
-    );
+    assert_eq!(out, eof_expected(crate::host::host_pkeys()));
+}
+
+/// Both hosts' expectations are the model's with that setting, so the
+/// live test above checks the right thing wherever it runs.
+#[test]
+fn the_eof_expectation_is_the_model_s_for_either_host() {
+    for pkeys in [true, false] {
+        let text = format!(
+            "config pkeys={}\n{EOF_TRACE}",
+            if pkeys { "on" } else { "off" }
+        );
+        let mut out = Vec::new();
+        rmap_core::replay::replay(
+            &text,
+            "t.trace",
+            rmap_core::Scan::default(),
+            rmap_core::Config::default(),
+            &mut out,
+        )
+        .unwrap();
+        // the config line shifts every line number by one
+        let want = eof_expected(pkeys)
+            .replace("err 8 ", "err 9 ")
+            .replace("err 6 ", "err 7 ")
+            .replace("err 4 ", "err 5 ");
+        assert_eq!(String::from_utf8(out).unwrap(), want, "pkeys={pkeys}");
+    }
+}
+
+#[test]
+fn pkeys_on_is_refused_on_a_host_without_keys() {
+    let text = "config pkeys=on\nmmap 1 0x100000000000 4K --x private\n";
+    let mut out = Vec::new();
+    let e = kernel_run_on(text, "k.trace", &mut out, &KernelOptions::default(), false).unwrap_err();
+    assert!(matches!(e, KernelError::Refused { line: 1, .. }), "{e}");
+    assert!(e.to_string().contains("pkeys=on"), "{e}");
+    assert!(out.is_empty());
+    // with keys the same trace runs
+    let mut out = Vec::new();
+    kernel_run_on(text, "k.trace", &mut out, &KernelOptions::default(), true).unwrap();
 }
 
 #[test]

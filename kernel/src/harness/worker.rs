@@ -12,8 +12,8 @@ use std::ffi::c_void;
 use rmap_core::PAGE_SIZE;
 
 use super::protocol::{
-    CHUNK, K_DUMP, K_FORK, K_MADVISE, K_MMAP, K_MPROTECT, K_MUNMAP, K_NOP, K_REMAP, K_TOUCH,
-    REQ_SIZE, Req, T_DATA, T_DONE,
+    CHUNK, K_DUMP, K_FORK, K_MADVISE, K_MMAP, K_MPROTECT, K_MREMAP, K_MUNMAP, K_NOP, K_REMAP,
+    K_TOUCH, REQ_SIZE, Req, T_DATA, T_DONE,
 };
 use crate::sys::{close_fds_except, die_with_parent, exit_now, write_all};
 
@@ -320,6 +320,10 @@ fn serve(mut chan: i32, ppid: i32) -> ! {
             K_REMAP => a(
                 libc::SYS_remap_file_pages,
                 [r.addr, r.len, r.arg as u64, r.off, 0, 0],
+            ),
+            K_MREMAP => a(
+                libc::SYS_mremap,
+                [r.addr, r.len, r.off, r.flags, r.fd as u64, 0],
             ),
             K_TOUCH => touch(r.addr, r.len, r.arg == 1, &mut counter),
             K_DUMP => dump(chan),

@@ -46,7 +46,8 @@
 //! already held in the protocol's order; every acquired class is declared
 //! by the protocol.
 
-use std::collections::HashMap;
+mod instances;
+use instances::InstanceCounts;
 
 use serde::Serialize;
 
@@ -392,6 +393,22 @@ pub struct LockEvent {
     pub acquire: bool,
     /// The op's work so far when it happened.
     pub work: WorkVec,
+    /// Taken by a reclaim walk around its traversal (the walk's own
+    /// `holds`: the anon_vma, anonmm, `i_mmap` or chain lock), as opposed
+    /// to any other path; see [`LockRecorder::mark_walk`].
+    pub walk: bool,
+}
+
+/// Receives each event of [`LockRecording::Events`] as it is recorded,
+/// instead of the event list (see [`LockRecorder::set_sink`]): the
+/// virtual-CPU engine prices events into its script as they come, so that
+/// an op that records millions of events (a reclaim walking a family of
+/// thousands of processes) never holds them all.
+pub trait EventSink: std::any::Any + Send + Sync + std::fmt::Debug {
+    /// One acquisition or release, in order.
+    fn event(&mut self, e: &LockEvent);
+    /// For the owner to get its sink back.
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
 }
 
 /// Per-class statistics, as `stats all` reports them.
@@ -440,8 +457,12 @@ pub struct LockRecorder {
     /// Work at the start of the current op.
     op_start: WorkVec,
     stats: [ClassStats; CLASSES],
-    per_instance: [HashMap<u64, u64>; CLASSES],
+    per_instance: [InstanceCounts; CLASSES],
     events: Vec<LockEvent>,
+    /// Acquisitions recorded now are a reclaim walk's own locks.
+    walk_marking: bool,
+    /// Where events go instead of `events`, if set.
+    sink: Option<Box<dyn EventSink>>,
     /// The first broken rule, for `validate`.
     violation: Option<String>,
 }
@@ -462,6 +483,8 @@ impl LockRecorder {
             stats: [ClassStats::default(); CLASSES],
             per_instance: Default::default(),
             events: Vec::new(),
+            walk_marking: false,
+            sink: None,
             violation: None,
         }
     }
@@ -510,9 +533,7 @@ impl LockRecorder {
         if acq.mode == Mode::Shared && self.proto.order[r as usize].kind == LockKind::Rwsem {
             s.shared += 1;
         }
-        *self.per_instance[acq.class as usize]
-            .entry(acq.inst)
-            .or_insert(0) += 1;
+        self.per_instance[acq.class as usize].bump(acq.inst);
         self.held.push(Held {
             acq,
             at: self.total(),
@@ -551,7 +572,36 @@ impl LockRecorder {
         for (w, s) in work.iter_mut().zip(self.op_start) {
             *w -= s;
         }
-        self.events.push(LockEvent { acq, acquire, work });
+        let e = LockEvent {
+            acq,
+            acquire,
+            work,
+            walk: self.walk_marking,
+        };
+        match &mut self.sink {
+            Some(s) => s.event(&e),
+            None => self.events.push(e),
+        }
+    }
+
+    /// Send the events of [`LockRecording::Events`] to `sink` from now on
+    /// (the event list stays empty), or back to the list with `None`.
+    pub fn set_sink(&mut self, sink: Option<Box<dyn EventSink>>) {
+        self.sink = sink;
+    }
+
+    /// The sink, if one is set.
+    pub fn sink_mut(&mut self) -> Option<&mut dyn EventSink> {
+        self.sink.as_deref_mut()
+    }
+
+    /// Mark the acquisitions and releases recorded from now on as a
+    /// reclaim walk's own locks (`on`), or stop marking them. Only the
+    /// event list carries the mark (the virtual-CPU engine measures how
+    /// long walks hold their locks); statistics do not change.
+    #[inline]
+    pub fn mark_walk(&mut self, on: bool) {
+        self.walk_marking = on;
     }
 
     fn check_order(&mut self, acq: Acq, rank: u8) {
@@ -606,7 +656,8 @@ impl LockRecorder {
         }
     }
 
-    /// The current op's events (empty unless recording `Events`).
+    /// The current op's events (empty unless recording `Events` without a
+    /// sink).
     pub fn events(&self) -> &[LockEvent] {
         &self.events
     }
@@ -650,13 +701,8 @@ impl LockRecorder {
                 let c = spec.class as usize;
                 let s = self.stats[c];
                 let inst = &self.per_instance[c];
-                // deterministic whatever the hash order: most acquisitions,
-                // then the lowest id
-                let busiest = inst
-                    .iter()
-                    .map(|(&id, &n)| (n, std::cmp::Reverse(id)))
-                    .max()
-                    .map(|(n, std::cmp::Reverse(id))| (id, n));
+                // most acquisitions, then the lowest id
+                let busiest = inst.busiest();
                 let top = busiest.map_or(0, |(_, n)| n);
                 let top_share = if s.acquired == 0 {
                     0.0
@@ -670,7 +716,7 @@ impl LockRecorder {
                         acquired: s.acquired,
                         shared: s.shared,
                         failed_trylocks: s.failed_trylocks,
-                        instances: inst.len() as u64,
+                        instances: inst.len(),
                         top_share,
                         busiest: busiest.map(|(id, _)| id),
                         hold_units: s.hold_units,
@@ -731,7 +777,21 @@ mod tests {
         assert_eq!(r.class_stats(LockClass::MmapLock).hold_units, 5);
         assert_eq!(r.class_stats(LockClass::MmapLock).shared, 1);
         assert_eq!(r.events().len(), 4);
+        assert!(r.events().iter().all(|e| !e.walk));
         assert_eq!(r.events()[1].work[WorkKind::VmaVisit as usize], 2);
+        // a walk's own locks carry the mark, acquisition and release
+        r.begin_op();
+        r.mark_walk(true);
+        r.acquire(p);
+        r.mark_walk(false);
+        r.work(WorkKind::PteCheck, 1);
+        r.mark_walk(true);
+        r.release(p);
+        r.mark_walk(false);
+        assert_eq!(
+            r.events().iter().map(|e| e.walk).collect::<Vec<_>>(),
+            [true, true]
+        );
         // an undeclared class is not recorded
         assert!(!r.acquire(Acq::excl(LockClass::AnonVma, 7)));
         // the wrong order is a violation, a trylock is not

@@ -27,12 +27,12 @@ pub struct TraceError {
     pub expected: String,
 }
 
-const OP_KEYWORDS: &str = "one of: config file mmap munmap mprotect touch madvise remap fork exec exit \
-                           reclaim dump stats check";
+const OP_KEYWORDS: &str = "one of: config file mmap munmap mprotect touch madvise mremap remap fork \
+                           exec exit reclaim dump stats check";
 const E_PID: &str = "a process id (a number below 2^32)";
 const E_ADDR: &str = "an address (decimal or 0x hex, no suffix)";
-const E_LEN: &str = "a length (decimal or 0x hex, optional K/M/G suffix)";
-const E_SIZE: &str = "a size (decimal or 0x hex, optional K/M/G suffix)";
+const E_LEN: &str = "a length (decimal or 0x hex, optional K/M/G/T suffix)";
+const E_SIZE: &str = "a size (decimal or 0x hex, optional K/M/G/T suffix)";
 const E_PROT: &str = "a protection like rw- or r-x";
 const E_FLAGS: &str = "flags: private or shared, optionally noreserve, many_prots, comma-separated";
 const MAX_FOUND: usize = 60;
@@ -50,10 +50,11 @@ pub fn parse_number(tok: &str) -> Option<u64> {
     u64::from_str_radix(digits, radix).ok()
 }
 
-/// Parses a length or size: a [`parse_number`] optionally followed by a binary
-/// suffix `K`, `M` or `G` (either case; 4K = 4096). `None` on overflow.
+/// Parses a length, size or offset: a [`parse_number`] optionally followed
+/// by a binary suffix `K`, `M`, `G` or `T` (either case; 4K = 4096). `None`
+/// on overflow.
 pub fn parse_size(tok: &str) -> Option<u64> {
-    let (num, shift) = [('K', 10), ('M', 20), ('G', 30)]
+    let (num, shift) = [('K', 10), ('M', 20), ('G', 30), ('T', 40)]
         .into_iter()
         .find_map(|(s, shift)| Some((tok.strip_suffix([s, s.to_ascii_lowercase()])?, shift)))
         .unwrap_or((tok, 0));
@@ -63,7 +64,7 @@ pub fn parse_size(tok: &str) -> Option<u64> {
 /// Formats a length or size canonically: the largest exact binary suffix
 /// (`8192` -> `8K`), else plain decimal.
 pub fn format_size(n: u64) -> String {
-    [(30, 'G'), (20, 'M'), (10, 'K')]
+    [(40, 'T'), (30, 'G'), (20, 'M'), (10, 'K')]
         .into_iter()
         .find(|&(shift, _)| n != 0 && n.trailing_zeros() >= shift)
         .map_or_else(|| n.to_string(), |(shift, s)| format!("{}{s}", n >> shift))

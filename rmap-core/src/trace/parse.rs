@@ -77,6 +77,7 @@ pub(super) fn parse_op(
                 advice,
             }
         }
+        "mremap" => parse_mremap(cx, args)?,
         "remap" => {
             const USAGE: &str = "4 or 5 arguments: PID ADDR LEN PGOFF [PROT]";
             if !(4..=5).contains(&args.len()) {
@@ -222,11 +223,13 @@ fn parse_mmap(cx: &Ctx, st: &State, args: &[&str]) -> Result<Op, TraceError> {
             if off.is_some() {
                 return Err(cx.err(tok, "off= at most once"));
             }
-            let n = parse_number(val);
-            off = Some((
-                tok,
-                n.ok_or_else(|| cx.err(tok, "off=OFFSET (bytes, decimal or 0x hex)"))?,
-            ));
+            let n = parse_size(val).ok_or_else(|| {
+                cx.err(
+                    tok,
+                    "off=OFFSET (bytes, decimal or 0x hex, optional K/M/G/T suffix)",
+                )
+            })?;
+            off = Some((tok, n));
         } else {
             return Err(cx.err(tok, "file=NAME or off=OFFSET"));
         }
@@ -242,5 +245,48 @@ fn parse_mmap(cx: &Ctx, st: &State, args: &[&str]) -> Result<Op, TraceError> {
         flags,
         file,
         off: off.map_or(0, |(_, n)| n),
+    })
+}
+
+/// `mremap PID ADDR OLD_LEN NEW_LEN [maymove] [fixed=NEWADDR] [dontunmap]`:
+/// the words in any order, each at most once.
+fn parse_mremap(cx: &Ctx, args: &[&str]) -> Result<Op, TraceError> {
+    const USAGE: &str = "4 to 7 arguments: PID ADDR OLD_LEN NEW_LEN [maymove] [fixed=NEWADDR] \
+                         [dontunmap]";
+    let (Some(&[pid, addr, old_len, new_len]), rest) =
+        (args.first_chunk::<4>(), args.get(4..).unwrap_or_default())
+    else {
+        return Err(cx.arity(args, 4, USAGE));
+    };
+    if rest.len() > 3 {
+        return Err(cx.arity(args, 7, USAGE));
+    }
+    let mut flags = RemapFlags::default();
+    let mut seen = [false; 3];
+    for &tok in rest {
+        let i = if tok == "maymove" {
+            flags.maymove = true;
+            0
+        } else if let Some(v) = tok.strip_prefix("fixed=") {
+            let a = parse_number(v)
+                .ok_or_else(|| cx.err(tok, "fixed=NEWADDR (an address, decimal or 0x hex)"))?;
+            flags.fixed = Some(a);
+            1
+        } else if tok == "dontunmap" {
+            flags.dontunmap = true;
+            2
+        } else {
+            return Err(cx.err(tok, "maymove, fixed=NEWADDR or dontunmap"));
+        };
+        if std::mem::replace(&mut seen[i], true) {
+            return Err(cx.err(tok, "each of maymove, fixed=, dontunmap at most once"));
+        }
+    }
+    Ok(Op::Mremap {
+        pid: cx.pid(pid)?,
+        addr: cx.addr(addr)?,
+        old_len: cx.len(old_len)?,
+        new_len: cx.len(new_len)?,
+        flags,
     })
 }

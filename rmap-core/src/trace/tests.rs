@@ -29,12 +29,15 @@ config ram=64M swap=0x10k merge=prev seed=0x2a
 file libfoo.so 3M
 mmap 1 0x100000000000 8K rw- private
 mmap 2 0x100000010000 0x2000 r-x shared,noreserve,many_prots file=libfoo.so off=0x2000
-mmap 1 4096 1G --- many_prots,private off=8192 file=libfoo.so
+mmap 1 4096 1G --- many_prots,private off=8K file=libfoo.so
 munmap 1 0x100000000000 4096
 mprotect 1 0x100000000000 2K r--
 touch 1 0x100000000000 8K w
 touch 1 0 1 r
 madvise 1 0x1000 4K guard_install
+mremap 1 0x100000000000 8K 16K
+mremap 1 0x100000000000 8K 0x3000 dontunmap fixed=0x100000100000 maymove
+mremap 2 4096 0 1T maymove
 remap 2 0x100000010000 4K 3
 remap 2 0x100000010000 4K 0x3 rw-
 fork 1 2
@@ -123,6 +126,34 @@ check
             len: 4096,
             advice: Advice::GuardInstall,
         },
+        Op::Mremap {
+            pid: 1,
+            addr: 0x1000_0000_0000,
+            old_len: 8192,
+            new_len: 16384,
+            flags: RemapFlags::default(),
+        },
+        Op::Mremap {
+            pid: 1,
+            addr: 0x1000_0000_0000,
+            old_len: 8192,
+            new_len: 0x3000,
+            flags: RemapFlags {
+                maymove: true,
+                fixed: Some(0x1000_0010_0000),
+                dontunmap: true,
+            },
+        },
+        Op::Mremap {
+            pid: 2,
+            addr: 4096,
+            old_len: 0,
+            new_len: 1 << 40,
+            flags: RemapFlags {
+                maymove: true,
+                ..RemapFlags::default()
+            },
+        },
         Op::Remap {
             pid: 2,
             addr: 0x1000_0001_0000,
@@ -197,7 +228,20 @@ fn numbers_and_sizes() {
     assert_eq!(parse_size("0x10K"), Some(16 << 10));
     assert_eq!(parse_size("17"), Some(17));
     assert_eq!(parse_size("17179869183G"), Some(17179869183 << 30));
-    for bad in ["17179869184G", "K", "4KK", "4T", "4 K", "-4K", ""] {
+    assert_eq!(parse_size("1T"), Some(1 << 40));
+    assert_eq!(parse_size("3t"), Some(3 << 40));
+    assert_eq!(parse_size("16777215T"), Some(16777215 << 40));
+    for bad in [
+        "17179869184G",
+        "16777216T",
+        "K",
+        "4KK",
+        "4P",
+        "4 K",
+        "-4K",
+        "T",
+        "",
+    ] {
         assert_eq!(parse_size(bad), None, "{bad:?}");
     }
     assert_eq!(format_size(0), "0");
@@ -206,7 +250,9 @@ fn numbers_and_sizes() {
     assert_eq!(format_size(3 << 20), "3M");
     assert_eq!(format_size((1 << 30) + 4096), "1048580K");
     assert_eq!(format_size(u64::MAX), u64::MAX.to_string());
-    assert_eq!(format_size(1 << 63), "8589934592G");
+    assert_eq!(format_size(1 << 63), "8388608T");
+    assert_eq!(format_size(1 << 40), "1T");
+    assert_eq!(format_size(3 << 39), "1536G");
 }
 
 #[test]
@@ -231,7 +277,7 @@ fn display_format() {
     let e = err("\n\nmunmap 1 0x1000 4Q\n");
     assert_eq!(
         e.to_string(),
-        "t.trace:3: found `4Q`, expected a length (decimal or 0x hex, optional K/M/G suffix)"
+        "t.trace:3: found `4Q`, expected a length (decimal or 0x hex, optional K/M/G/T suffix)"
     );
     assert_eq!(
         (e.file.as_str(), e.line, e.found.as_str()),
@@ -273,7 +319,17 @@ mmap 1 0 4K rw- private, | 1 | private, | flags:
 mmap 1 0 4K rw- private,huge | 1 | private,huge | flags:
 mmap 1 0 4K rw- private x=1 | 1 | x=1 | file=NAME or off=OFFSET
 mmap 1 0 4K rw- private off=4096 | 1 | off=4096 | off= only together with file=NAME
-file f 4K\nmmap 1 0 4K rw- shared file=f off=4K | 2 | off=4K | off=OFFSET
+file f 4K\nmmap 1 0 4K rw- shared file=f off=4Q | 2 | off=4Q | off=OFFSET
+file f 4K\nmmap 1 0 4K rw- shared file=f off=16777216T | 2 | off=16777216T | K/M/G/T suffix
+mremap 1 0 4K | 1 | mremap 1 0 4K | 4 to 7 arguments
+mremap 1 0 4K 8K maymove dontunmap fixed=0 x | 1 | x | end of line (4 to 7 arguments
+mremap 1 0 4K 8K move | 1 | move | maymove, fixed=NEWADDR or dontunmap
+mremap 1 0 4K 8K maymove maymove | 1 | maymove | at most once
+mremap 1 0 4K 8K fixed=1 fixed=1 | 1 | fixed=1 | at most once
+mremap 1 0 4K 8K fixed=4K | 1 | fixed=4K | fixed=NEWADDR
+mremap 1 0 4K 8K fixed= | 1 | fixed= | fixed=NEWADDR
+mremap 1 4K 4K 8K | 1 | 4K | an address
+mremap 1 0 4K 8Q | 1 | 8Q | a length
 file f 4K\nmmap 1 0 4K rw- shared file=f file=f | 2 | file=f | at most once
 file f 4K\nmmap 1 0 4K rw- shared file=f off=0 off=0 | 2 | off=0 | at most once
 file f 4K\nmmap 1 0 4K rw- shared file=g | 2 | file=g | declared on an earlier line
@@ -350,10 +406,14 @@ fn stops_at_first_error_and_found_is_truncated() {
 fn canonical_writer() {
     let text = "config ram=0x40000000 swap=4096 merge=both seed=0x10\nfile f 12288\n\
                 mmap 1 4096 8192 rw- many_prots,noreserve,shared off=0x1000 file=f\n\
-                mmap 1 0X1000 4097 r-- private file=f off=0\nremap 1 0x1000 4K 0x10 r--\ntouch 1 0 1M r\nstats 3";
+                mmap 1 0X1000 4097 r-- private file=f off=0\nremap 1 0x1000 4K 0x10 r--\ntouch 1 0 1M r\nstats 3\n\
+                mmap 1 0x2000 4K r-- private file=f off=2K\n\
+                mremap 1 4096 0x2000 2T dontunmap fixed=65536 maymove\nmremap 1 4096 0 4K";
     let want = "config ram=1G swap=4K merge=both seed=16\nfile f 12K\n\
                 mmap 1 0x1000 8K rw- shared,noreserve,many_prots file=f off=0x1000\n\
-                mmap 1 0x1000 4097 r-- private file=f\nremap 1 0x1000 4K 0x10 r--\ntouch 1 0x0 1M r\nstats 3\n";
+                mmap 1 0x1000 4097 r-- private file=f\nremap 1 0x1000 4K 0x10 r--\ntouch 1 0x0 1M r\nstats 3\n\
+                mmap 1 0x2000 4K r-- private file=f off=0x800\n\
+                mremap 1 0x1000 8K 2T maymove fixed=0x10000 dontunmap\nmremap 1 0x1000 0 4K\n";
     assert_eq!(write(&ok(text)), want);
     assert_eq!(write(&[]), "");
     assert_eq!(
@@ -459,6 +519,30 @@ fn arb_body_op() -> impl Strategy<Value = Op> {
                 pgoff,
                 prot
             }),
+        (
+            any::<u32>(),
+            arb_u64(),
+            arb_u64(),
+            arb_u64(),
+            (
+                any::<bool>(),
+                proptest::option::of(arb_u64()),
+                any::<bool>()
+            )
+        )
+            .prop_map(
+                |(pid, addr, old_len, new_len, (maymove, fixed, dontunmap))| Op::Mremap {
+                    pid,
+                    addr,
+                    old_len,
+                    new_len,
+                    flags: RemapFlags {
+                        maymove,
+                        fixed,
+                        dontunmap
+                    },
+                }
+            ),
         (any::<u32>(), any::<u32>()).prop_map(|(parent, child)| Op::Fork { parent, child }),
         any::<u32>().prop_map(|pid| Op::Exec { pid }),
         any::<u32>().prop_map(|pid| Op::Exit { pid }),
@@ -542,7 +626,8 @@ proptest! {
 
     #[test]
     fn token_soup_never_panics(lines in proptest::collection::vec(proptest::collection::vec(proptest::sample::select(vec![
-        "config", "file", "mmap", "munmap", "mprotect", "touch", "madvise", "remap", "fork", "exec", "exit",
+        "config", "file", "mmap", "munmap", "mprotect", "touch", "madvise", "mremap", "remap", "fork", "exec", "exit",
+        "maymove", "dontunmap", "fixed=0x2000", "fixed=", "2T", "off=4K",
         "reclaim", "dump", "stats", "check", "all", "1", "0x1000", "4K", "99999999999999999999G", "0x", "-1",
         "rw-", "r-x", "private", "shared,many_prots", "noreserve,private", "f", "file=f", "file=", "off=0x1000",
         "off=", "ram=1G", "seed=", "merge=both", "r", "w", "dontneed", "#", "\t", "é", "=", "\u{0}", "",

@@ -93,6 +93,29 @@ pub fn write_op(op: &Op) -> String {
                 advice.as_str()
             )
         }
+        Op::Mremap {
+            pid,
+            addr,
+            old_len,
+            new_len,
+            flags,
+        } => {
+            let mut s = format!(
+                "{name} {pid} {addr:#x} {} {}",
+                format_size(*old_len),
+                format_size(*new_len)
+            );
+            if flags.maymove {
+                s.push_str(" maymove");
+            }
+            if let Some(a) = flags.fixed {
+                s.push_str(&format!(" fixed={a:#x}"));
+            }
+            if flags.dontunmap {
+                s.push_str(" dontunmap");
+            }
+            s
+        }
         Op::Remap {
             pid,
             addr,

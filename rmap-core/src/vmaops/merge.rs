@@ -55,6 +55,15 @@ pub(crate) struct VmaMerge {
     pub file: Option<FileId>,
     /// The VMA that holds the range today (existing-range merges only).
     pub middle: Option<VmaId>,
+    /// mremap's move: the VMA whose pages (and anonymous state) the new
+    /// range receives (`vmg->copied_from`); a merge gives the target its
+    /// anonymous state (`dup_anon_vma`).
+    pub copied_from: Option<VmaId>,
+    /// mremap's growth in place: the VMA that grows over the new range
+    /// (`vma_merge_extend`). Linux then compares anonymous state only with
+    /// what is already there: `next` may join when it has none or shares
+    /// the VMA's.
+    pub extend_of: Option<VmaId>,
     /// The neighbours found mergeable (filled in by the merge).
     pub prev: Option<VmaId>,
     pub next: Option<VmaId>,
@@ -77,6 +86,8 @@ impl VmaMerge {
             flags,
             file,
             middle: None,
+            copied_from: None,
+            extend_of: None,
             prev: None,
             next: None,
         }
@@ -92,6 +103,8 @@ impl VmaMerge {
             flags,
             file: v.file,
             middle: Some(middle),
+            copied_from: None,
+            extend_of: None,
             prev: None,
             next: None,
         }
@@ -235,7 +248,7 @@ impl<R: ReverseMap> System<R> {
     /// `left`/`right` say whether it touches the side at all; `src` is the
     /// VMA whose anonymous state the range carries (`middle`), if any.
     fn find_neighbours(&self, vmg: &mut VmaMerge, left: bool, right: bool) {
-        let src = vmg.middle;
+        let src = vmg.middle.or(vmg.copied_from);
         if self.core.cfg.merge == MergePolicy::PrevOnly {
             vmg.prev = left
                 .then(|| self.prev_adjacent(vmg.mm, vmg.start))
@@ -244,21 +257,29 @@ impl<R: ReverseMap> System<R> {
             vmg.next = None;
             return;
         }
-        // 2.6.0's mprotect merges private anonymous VMAs only
+        // 2.6.0's mprotect (and mremap) merge private anonymous VMAs only
         if src.is_some()
             && self.rmap.merge_rules().modify_anon_only
             && (vmg.file.is_some() || vmg.flags & vmf::SHARED != 0)
         {
             return;
         }
+        let anon_ok = |t: VmaId| match vmg.extend_of {
+            Some(v) => {
+                t == v
+                    || self.rmap.anon_state(&self.core, t) == 0
+                    || self.anon_mergeable(t, Some(v))
+            }
+            None => self.anon_mergeable(t, src),
+        };
         vmg.prev = left
             .then(|| self.prev_adjacent(vmg.mm, vmg.start))
             .flatten()
-            .filter(|&p| vmg.can_extend(&self.core.vmas[p]) && self.anon_mergeable(p, src));
+            .filter(|&p| vmg.can_extend(&self.core.vmas[p]) && anon_ok(p));
         vmg.next = right
             .then(|| self.next_adjacent(vmg.mm, vmg.end))
             .flatten()
-            .filter(|&n| vmg.can_prepend(&self.core.vmas[n]) && self.anon_mergeable(n, src));
+            .filter(|&n| vmg.can_prepend(&self.core.vmas[n]) && anon_ok(n));
         if let (Some(p), Some(n)) = (vmg.prev, vmg.next)
             && !self.anon_pair_ok(p, n)
         {
@@ -278,6 +299,16 @@ impl<R: ReverseMap> System<R> {
             return None;
         }
         self.find_neighbours(vmg, true, policy == MergePolicy::Both);
+        let target = vmg.prev.or(vmg.next)?;
+        // what the range brings: sticky flags, and a moved VMA's
+        // anonymous state (dup_anon_vma from `copied_from`, before any
+        // neighbour goes away)
+        self.core.vmas[target].flags |= vmg.flags & vmf::STICKY;
+        if let Some(src) = vmg.copied_from
+            && src != target
+        {
+            self.rmap.vma_absorb(&mut self.core.ctx(), target, src);
+        }
         match (vmg.prev, vmg.next) {
             (Some(p), Some(n)) => {
                 let (pv, nv) = (self.core.vmas[p], self.core.vmas[n]);
@@ -285,20 +316,18 @@ impl<R: ReverseMap> System<R> {
                 self.rmap.vma_absorb(&mut self.core.ctx(), p, n);
                 self.remove_vma(n);
                 self.set_range(p, pv.start, nv.end, pv.pgoff);
-                Some(p)
             }
             (Some(p), None) => {
                 let pv = self.core.vmas[p];
                 self.set_range(p, pv.start, vmg.end, pv.pgoff);
-                Some(p)
             }
             (None, Some(n)) => {
                 let nv = self.core.vmas[n];
                 self.set_range(n, vmg.start, nv.end, vmg.pgoff);
-                Some(n)
             }
-            (None, None) => None,
+            (None, None) => unreachable!("a target was found"),
         }
+        Some(target)
     }
 
     /// Give `[start, end)` of VMA `mid` the flags `newflags`, merging with

@@ -1,7 +1,8 @@
 //! Address-space operations: VMA insert, remove, split and merge, and the
 //! syscalls built on them (mmap, munmap, mprotect, madvise,
-//! remap_file_pages), following Linux 6.18 `mm/vma.c`, `mm/mmap.c`,
-//! `mm/mprotect.c` and `mm/madvise.c` as this machine's kernel runs them
+//! remap_file_pages, mremap), following Linux 6.18 `mm/vma.c`,
+//! `mm/mmap.c`, `mm/mprotect.c`, `mm/madvise.c` and `mm/mremap.c` as this
+//! machine's kernel runs them
 //! (see `docs/linux-semantics.md` for each rule and how it was checked).
 //!
 //! A merge of an existing range is described as in `mm/vma.c`:
@@ -21,16 +22,18 @@
 //!   `vma_merge_existing_range`, `vma_modify`), one [`VmaMerge`]
 //!   descriptor carried through a merge;
 //! - `unmap`: zap, `free_pgtables`, munmap of a range;
-//! - `mmap`, `mprotect`, `madvise`, `remap`: the syscalls.
+//! - `mmap`, `mprotect`, `madvise`, `remap`, `mremap`: the syscalls.
 
 mod link;
 mod madvise;
 mod merge;
 mod mmap;
 mod mprotect;
+mod mremap;
 mod remap;
 mod unmap;
 
 pub(crate) use merge::{VmaMerge, flags_mergeable};
 pub use mmap::MmapReq;
+pub use mremap::MMAP_BASE;
 pub(crate) use unmap::Zap;

@@ -4,7 +4,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rmap_core::ops::{Access, Advice, ConfigItem, MapFlags, MergePolicy, Prot};
+use rmap_core::ops::{Access, Advice, ConfigItem, MapFlags, MergePolicy, Prot, RemapFlags};
 use rmap_core::{Op, PAGE_SIZE, Pid};
 
 use super::SCENARIO_SEED;
@@ -145,6 +145,20 @@ impl Ops {
             len,
             pgoff,
             prot,
+        });
+    }
+    /// `mremap ... maymove fixed=TO`: a move (and resize) to `to`.
+    pub(super) fn mremap_to(&mut self, pid: Pid, addr: u64, old: u64, new: u64, to: u64) {
+        self.0.push(Op::Mremap {
+            pid,
+            addr,
+            old_len: old,
+            new_len: new,
+            flags: RemapFlags {
+                maymove: true,
+                fixed: Some(to),
+                dontunmap: false,
+            },
         });
     }
     /// `fork`.

@@ -15,7 +15,8 @@
 //! builder uses (the op-stream writer, size checks, the seeded generator);
 //! the builders by theme: `fork` (fork-storm, fork-chain, cow-server),
 //! `files` (file-share, db-window, nonlinear), `layout` (uml, glibc-libs,
-//! heap-churn, remerge, guard-fork), [`mach`] (mach-ext2fs), `pressure` (reclaim-pressure,
+//! heap-churn, remerge, guard-fork), [`mach`] (mach-ext2fs), `realloc`
+//! (realloc-grow: a heap grown by mremap), `pressure` (reclaim-pressure,
 //! fault-storm) and `real_program` (instances of a real program's trace).
 //!
 //! Invariants: every scenario maps inside the live-kernel window
@@ -33,7 +34,9 @@ mod layout;
 pub mod mach;
 mod pressure;
 mod real_program;
+mod realloc;
 pub mod registry;
+pub mod scaling;
 
 pub use real_program::real_instances;
 pub use registry::SCENARIOS;
@@ -76,6 +79,14 @@ pub struct Form {
 }
 
 impl Form {
+    /// Whether this is a scaling scenario (its size is a number of virtual
+    /// CPUs; it runs on the virtual-CPU engine, see [`scaling`]).
+    pub fn is_scaling(&self) -> bool {
+        scaling::SCALING
+            .iter()
+            .any(|s| std::ptr::eq(s, self.scenario))
+    }
+
     /// `BASE` or `BASE/VARIANT`.
     pub fn full_name(&self) -> String {
         if self.variant.is_empty() {
@@ -101,9 +112,20 @@ impl Form {
     }
 }
 
+/// Every scenario: [`SCENARIOS`], then the scaling ones
+/// ([`scaling::SCALING`]).
+pub fn every_scenario() -> impl Iterator<Item = &'static Scenario> {
+    SCENARIOS.iter().chain(scaling::SCALING)
+}
+
+/// The scenario called `base`, if any.
+pub fn find(base: &str) -> Option<&'static Scenario> {
+    every_scenario().find(|s| s.name == base)
+}
+
 /// Every form of every scenario, in report order.
 pub fn all_forms() -> Vec<Form> {
-    SCENARIOS.iter().flat_map(forms_of).collect()
+    every_scenario().flat_map(forms_of).collect()
 }
 
 /// The forms of one scenario.
@@ -132,11 +154,10 @@ pub fn resolve(name: &str) -> Result<Vec<Form>, String> {
         Some((b, v)) => (b, Some(v)),
         None => (name, None),
     };
-    let s = SCENARIOS.iter().find(|s| s.name == base).ok_or_else(|| {
+    let s = find(base).ok_or_else(|| {
         format!(
             "unknown scenario `{base}`; known scenarios: {}",
-            SCENARIOS
-                .iter()
+            every_scenario()
                 .map(|s| s.name)
                 .collect::<Vec<_>>()
                 .join(", ")
@@ -207,7 +228,7 @@ pub fn trace_text(name: &str, size: Option<u64>) -> Result<String, String> {
 /// does and, when it has variants, its forms.
 pub fn list_text() -> String {
     let mut s = String::new();
-    for sc in SCENARIOS {
+    for sc in every_scenario() {
         let forms = forms_of(sc);
         s.push_str(&format!(
             "{:<17} size = {}; quick {:?}, full {:?}\n  {}\n",

@@ -13,6 +13,7 @@ use super::fork::{cow_server, fork_chain, fork_storm, fork_storm_file};
 use super::layout::{glibc_libs, guard_fork, heap_churn, remerge, uml};
 use super::pressure::{fault_storm, reclaim_pressure};
 use super::real_program::real_program;
+use super::realloc::realloc_grow;
 
 /// Every scenario, in report order.
 pub static SCENARIOS: &[Scenario] = &[
@@ -209,6 +210,25 @@ pub static SCENARIOS: &[Scenario] = &[
         full_sizes: &[2000, 8000, 20000],
         key_metrics: &[VMAS_END, VMAS_PEAK, KERNEL_BYTES_PEAK, TIME_NS],
         build: super::mach::mach_ext2fs,
+    },
+    Scenario {
+        name: "realloc-grow",
+        variants: no_variants,
+        about: "a heap of large blocks doubled five times by realloc (mremap MAYMOVE moves, as glibc grows chunks above its mmap threshold), with two workers forked after the second round that share it to the end",
+        exposes: "the cost of moving mapped pages: O(1) per page with anon_vma, a chain rewrite per page with PTE chains, a copy of each shared page with anonmm",
+        size_unit: "blocks",
+        tiny_size: 2,
+        quick_sizes: &[16],
+        full_sizes: &[8, 32, 64],
+        key_metrics: &[
+            MREMAP_NS_PER_PAGE,
+            MOVE_COWS,
+            TIME_NS,
+            KERNEL_BYTES_PEAK,
+            ANON_VMA_CHAIN_PEAK,
+            PTE_CHAIN_PEAK,
+        ],
+        build: realloc_grow,
     },
     Scenario {
         name: "remerge",

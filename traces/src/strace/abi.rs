@@ -34,13 +34,14 @@ pub(super) fn num(tok: &str) -> Option<u64> {
     }
 }
 
-/// A file descriptor: a number, `-1`, or `AT_FDCWD`.
+/// A file descriptor: a number, `-1`, or `AT_FDCWD`, each possibly with
+/// its `-y` decoration (`3</path>`, `AT_FDCWD</cwd>`).
 pub(super) fn fd_arg(tok: &str) -> Option<i64> {
     let t = tok.trim();
+    let t = t.split(['<', ' ']).next().unwrap_or(t);
     if t == "AT_FDCWD" {
         return Some(-100);
     }
-    let t = t.split(['<', ' ']).next().unwrap_or(t);
     t.parse::<i64>().ok()
 }
 

@@ -30,6 +30,9 @@ pub(super) struct Call {
     pub(super) name: String,
     pub(super) args: Vec<String>,
     pub(super) ret: Ret,
+    /// What `strace -y` prints after a returned descriptor: its path
+    /// (`= 3</usr/lib/libc.so.6>`), or `-yy`'s socket and pipe details.
+    pub(super) ret_path: Option<String>,
 }
 
 /// What one log line (or two joined halves) means to the importer.
@@ -109,19 +112,14 @@ fn split_args(s: &str) -> Option<(Vec<String>, &str)> {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'"' => {
-                i += 1;
-                while i < b.len() && b[i] != b'"' {
-                    if b[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
+            b'"' => i = quote_end(b, i),
             b'/' if b.get(i + 1) == Some(&b'*') => {
                 let end = s[i + 2..].find("*/")?;
                 i += end + 3;
             }
+            // a `-y` / `-yy` decoration after a descriptor (`3</path>`,
+            // `AT_FDCWD</dir>`, `4<UNIX-STREAM:[12,"@sock"]>`): one unit
+            b'<' if i > 0 && b[i - 1].is_ascii_alphanumeric() => i = decoration_end(b, i),
             b'(' | b'[' | b'{' => depth += 1,
             b']' | b'}' => depth = depth.saturating_sub(1),
             b')' if depth == 0 => {
@@ -141,6 +139,47 @@ fn split_args(s: &str) -> Option<(Vec<String>, &str)> {
         i += 1;
     }
     None
+}
+
+/// The index of the `"` that closes the string opening at `b[i]`,
+/// backslash escapes skipped; the end of the text if it never closes.
+fn quote_end(b: &[u8], mut i: usize) -> usize {
+    i += 1;
+    while i < b.len() && b[i] != b'"' {
+        if b[i] == b'\\' {
+            i += 1;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The index of the `>` that closes the decoration opening at `b[i]`
+/// (`<`); quoted strings inside it and backslash escapes are skipped. The
+/// end of the text if it never closes.
+fn decoration_end(b: &[u8], mut i: usize) -> usize {
+    i += 1;
+    while i < b.len() && b[i] != b'>' {
+        match b[i] {
+            b'\\' => i += 1,
+            b'"' => i = quote_end(b, i),
+            _ => {}
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The decoration `strace -y` prints after a returned descriptor
+/// (`= 3</etc/passwd>`), without its angle brackets.
+fn ret_decoration(after: &str) -> Option<String> {
+    let r = after.trim_start().strip_prefix('=')?.trim_start();
+    let r = r.trim_start_matches(|c: char| c.is_ascii_digit());
+    if !r.starts_with('<') {
+        return None;
+    }
+    let end = decoration_end(r.as_bytes(), 0);
+    r.get(1..end).map(str::to_string)
 }
 
 /// Parses `= RET ...` after the closing parenthesis.
@@ -398,6 +437,7 @@ impl<'a> Joiner<'a> {
                 name: name.to_string(),
                 args,
                 ret,
+                ret_path: ret_decoration(after),
             }),
         ));
         Ok(())

@@ -68,6 +68,33 @@ impl Space {
         self.segs.range(start..end).map(|(&k, &v)| (k, v)).collect()
     }
 
+    /// Joins the segment that ends at `at` with the one that starts there
+    /// when nothing but the boundary tells them apart (same attributes,
+    /// contiguous file offsets): one mapping grown by mremap.
+    pub(super) fn coalesce(&mut self, at: u64) {
+        let (Some((&s, &left)), Some(&right)) =
+            (self.segs.range(..at).next_back(), self.segs.get(&at))
+        else {
+            return;
+        };
+        let file_next = left.file.map(|(f, off)| (f, off.saturating_add(at - s)));
+        let same = Seg {
+            end: right.end,
+            file: file_next,
+            ..left
+        } == right;
+        if left.end == at && same {
+            self.segs.remove(&at);
+            self.segs.insert(
+                s,
+                Seg {
+                    end: right.end,
+                    ..left
+                },
+            );
+        }
+    }
+
     /// The segment that contains `addr`, with its start.
     pub(super) fn at(&self, addr: u64) -> Option<(u64, Seg)> {
         let (&s, &seg) = self.segs.range(..=addr).next_back()?;

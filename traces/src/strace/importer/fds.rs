@@ -92,10 +92,12 @@ impl Importer<'_> {
         let a = self.arg(c, pi, "a path")?;
         let path = string_arg(a)
             .ok_or_else(|| self.bad(c, a, &format!("argument {} of {name}: a path", pi + 1)))?;
-        let path = if name == "memfd_create" {
-            format!("memfd:{path}")
-        } else {
-            path
+        let path = match &c.ret_path {
+            _ if name == "memfd_create" => format!("memfd:{path}"),
+            // `strace -y` shows the file the descriptor opened, with the
+            // path resolved (a relative path, `AT_FDCWD</dir>`, symlinks)
+            Some(resolved) if resolved.starts_with('/') => resolved.clone(),
+            _ => path,
         };
         let cloexec = match c.args.get(pi + 1) {
             Some(f) if name != "openat2" => {

@@ -4,7 +4,7 @@
 use rmap_core::abi::{
     MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_STACK, MREMAP_DONTUNMAP,
 };
-use rmap_core::{Advice, Op, PAGE_SIZE, Pid, Prot};
+use rmap_core::{Advice, Op, PAGE_SIZE, Pid, Prot, RemapFlags};
 
 use super::Importer;
 use crate::strace::ImportError;
@@ -161,8 +161,12 @@ impl Importer<'_> {
         Ok(())
     }
 
-    /// mremap: a mapping grows or shrinks in place, or moves (its new
-    /// place touched as new memory).
+    /// mremap, as the real call: in place (a growth, whose new pages are
+    /// touched as new memory, or a shrink), or a move to the address the
+    /// kernel returned (`maymove fixed=RET`, with `dontunmap` if given): the
+    /// moved pages keep their data; only a growth beyond the old length is
+    /// new memory. `old_size` 0 duplicates a shared mapping. A call on
+    /// memory not wholly seen mapped is dropped.
     pub(super) fn sys_mremap(&mut self, c: &Call, ret: u64) -> Result<(), ImportError> {
         let old = self.arg_num(c, 0, "an address")?;
         let old_len = self.arg_num(c, 1, "a length")?;
@@ -175,54 +179,79 @@ impl Importer<'_> {
         let (os, oe) = self.range(c, old, old_len)?;
         let (ns, ne) = self.range(c, ret, new_len)?;
         let t = self.task(c.pid);
-        let Some((seg_start, seg)) = self.mms[t.mm].space.at(os) else {
+        let Some(pieces) = self.remap_pieces(t.mm, os, oe) else {
             self.stats.dropped += 1;
             return Ok(());
         };
-        if oe == os {
-            self.stats.dropped += 1; // duplicating a shared mapping: not modelled
-            return Ok(());
-        }
-        let file_off = |at: u64| {
-            seg.file
-                .map(|(f, off)| (f, off.saturating_add(at - seg_start)))
-        };
-        if ns == os && flags & MREMAP_DONTUNMAP == 0 {
-            if ne > oe {
-                let ext = Seg {
-                    end: ne,
-                    file: file_off(oe),
-                    dontfork: false,
-                    ..seg
-                };
-                self.map(t.mm, oe, ext, false, true);
-            } else if ne < oe {
-                self.unmap(t.mm, ne, oe);
-            }
-            return Ok(());
-        }
-        let moved = Seg {
-            end: ne,
-            file: file_off(os),
-            dontfork: false,
-            ..seg
-        };
-        if flags & MREMAP_DONTUNMAP != 0 {
-            let tpid = self.mms[t.mm].tpid;
-            self.push(
-                Op::Madvise {
-                    pid: tpid,
-                    addr: os,
-                    len: oe - os,
-                    advice: Advice::DontNeed,
+        let dontunmap = flags & MREMAP_DONTUNMAP != 0;
+        let moved = ns != os || dontunmap;
+        let tpid = self.mms[t.mm].tpid;
+        let fixed = moved.then_some(ns);
+        self.push(
+            Op::Mremap {
+                pid: tpid,
+                addr: os,
+                old_len: oe - os,
+                new_len: ne - ns,
+                flags: RemapFlags {
+                    maymove: moved,
+                    fixed,
+                    dontunmap,
                 },
-                Some("mremap MREMAP_DONTUNMAP".into()),
-            );
-        } else {
-            self.unmap(t.mm, os, oe);
+            },
+            None,
+        );
+        if !moved && ne < oe {
+            self.mms[t.mm].space.remove(ne, oe);
+            return Ok(());
         }
-        // the moved pages were in use: the new place is touched as new memory
-        self.map(t.mm, ns, moved, false, true);
+        // the pieces at their new place, gaps kept; the old range goes
+        // unless DONTUNMAP left it (empty) or nothing moved
+        let kept = (oe - os).min(ne - ns);
+        if moved {
+            if !dontunmap && oe > os {
+                self.mms[t.mm].space.remove(os, oe);
+            }
+            for &(ps, seg) in &pieces {
+                let to = ns + (ps - os);
+                if to >= ns + kept {
+                    break;
+                }
+                let end = (to + (seg.end.min(oe) - ps)).min(ns + kept);
+                self.mms[t.mm].space.insert(to, Seg { end, ..seg });
+            }
+        }
+        // a growth: new memory after what was there, continuing the last
+        // piece's attributes and file offset
+        if ne - ns > kept {
+            let (ps, last) = *pieces.last().expect("a piece");
+            let at = ns + kept;
+            let ext = Seg {
+                end: ne,
+                file: last
+                    .file
+                    .map(|(f, off)| (f, off.saturating_add(os + kept - ps))),
+                dontfork: false,
+                ..last
+            };
+            self.mms[t.mm].space.insert(at, ext);
+            self.mms[t.mm].space.coalesce(at);
+            self.touch_new(tpid, at, ext, false);
+        }
         Ok(())
+    }
+
+    /// The known segments of the old range `[os, oe)` of `mm`, if they
+    /// cover all of it; for `old_size` 0 (a duplicate), the shared segment
+    /// at `os` (`None` if it is private or unknown).
+    fn remap_pieces(&mut self, mm: usize, os: u64, oe: u64) -> Option<Vec<(u64, Seg)>> {
+        if os == oe {
+            let (s, seg) = self.mms[mm].space.at(os)?;
+            let file = seg.file.map(|(f, off)| (f, off.saturating_add(os - s)));
+            return seg.shared.then_some(vec![(os, Seg { file, ..seg })]);
+        }
+        let pieces = self.mms[mm].space.pieces(os, oe);
+        let covered: u64 = pieces.iter().map(|(ps, seg)| seg.end - ps).sum();
+        (covered == oe - os).then_some(pieces)
     }
 }
