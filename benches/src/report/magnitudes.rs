@@ -59,7 +59,7 @@ pub fn exit_blocks(t: &Table) -> Verdict {
     let r = ln / lr.max(1e-9);
     let time = match (ns(rik), ns(naive)) {
         (Some(a), Some(b)) => format!(
-            "; exit time per page: naive {}, rik {} ns (×{}, rik {})",
+            "; exit time per page: naive {}, rik {} ns (×{}; rik against naive by rank test: {})",
             human(b),
             human(a),
             ratio_text(b / a.max(1e-9)),
@@ -120,7 +120,7 @@ pub fn many_prots_cost(t: &Table, base: &str, unit: &str, b: &str, what_if: &str
     };
     let time = match (get(&off, TIME_NS), get(&on, TIME_NS)) {
         (Some(a), Some(c)) => format!(
-            "; time: off {} ns, on {} ns (on {})",
+            "; time: off {} ns, on {} ns (on against off by rank test: {})",
             human(a),
             human(c),
             time_word(t, &on, size, b, &off, TIME_NS)
