@@ -535,10 +535,7 @@ check
             "{out}"
         );
         // and the same trace is clean with the real scan
-        assert_eq!(
-            crate::conformance::run_trace(Scan::default(), trace).unwrap(),
-            ""
-        );
+        assert_eq!(crate::conformance::run_trace(Scan, trace).unwrap(), "");
     }
 
     #[test]
