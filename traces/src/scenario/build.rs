@@ -207,6 +207,16 @@ pub(super) fn merge_variants() -> Vec<&'static str> {
     vec!["merge=none", "merge=prev", "merge=both"]
 }
 
+/// The merge policy a `merge=...` variant of `scenario` names.
+pub(super) fn merge_variant(scenario: &str, variant: &str) -> Result<MergePolicy, String> {
+    match variant {
+        "merge=none" => Ok(MergePolicy::None),
+        "merge=prev" => Ok(MergePolicy::PrevOnly),
+        "merge=both" => Ok(MergePolicy::Both),
+        v => Err(bad_variant(scenario, v, merge_variants())),
+    }
+}
+
 /// The committed real programs.
 pub(super) fn real_variants() -> Vec<&'static str> {
     crate::real::REAL_TRACES.iter().map(|(n, _)| *n).collect()

@@ -4,11 +4,11 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rmap_core::Op;
-use rmap_core::ops::{Advice, ConfigItem, MergePolicy, Prot};
+use rmap_core::ops::{Advice, ConfigItem, Prot};
 
 use super::build::{
     BASE, MIB, Ops, PG, RO, RW, RWX, RX, bad_variant, check_size, guard_fork_variants,
-    many_prots_variants, merge_variants, no_variant, permutation, rng_for, uml_variants,
+    many_prots_variants, merge_variant, no_variant, permutation, rng_for, uml_variants,
 };
 
 /// The protection of page `i` of a UML guest: mostly data, some text, some
@@ -168,12 +168,7 @@ pub(super) fn glibc_libs(variant: &str, size: u64) -> Result<Vec<Op>, String> {
 /// `merge=both` (Linux) folds everything back into one VMA. At 20000
 /// allocations that is ~30000 against 1.
 pub(super) fn heap_churn(variant: &str, size: u64) -> Result<Vec<Op>, String> {
-    let merge = match variant {
-        "merge=none" => MergePolicy::None,
-        "merge=prev" => MergePolicy::PrevOnly,
-        "merge=both" => MergePolicy::Both,
-        v => return Err(bad_variant("heap-churn", v, merge_variants())),
-    };
+    let merge = merge_variant("heap-churn", variant)?;
     // merge=none leaves 1.5 entries per allocation: stay under 65530
     check_size(size, 1, 40_000, "allocations")?;
     const ALLOC: u64 = 2;

@@ -38,9 +38,8 @@
 
 use rand::Rng;
 use rmap_core::Op;
-use rmap_core::ops::MergePolicy;
 
-use super::build::{BASE, MIB, Ops, PG, RO, RW, bad_variant, check_size, merge_variants, rng_for};
+use super::build::{BASE, MIB, Ops, PG, RO, RW, check_size, merge_variant, rng_for};
 
 /// The published entry counts of ext2fs: before the 2023 series (a range),
 /// and after it.
@@ -163,12 +162,7 @@ fn file_pages(rng: &mut impl Rng) -> u64 {
 /// policies; `merge=prev` is GNU Mach before the 2023 series, `merge=both`
 /// after it.
 pub(super) fn mach_ext2fs(variant: &str, size: u64) -> Result<Vec<Op>, String> {
-    let merge = match variant {
-        "merge=none" => MergePolicy::None,
-        "merge=prev" => MergePolicy::PrevOnly,
-        "merge=both" => MergePolicy::Both,
-        v => return Err(bad_variant("mach-ext2fs", v, merge_variants())),
-    };
+    let merge = merge_variant("mach-ext2fs", variant)?;
     // the node cache must fit the reserve; merge=none keeps an entry per
     // growth step
     check_size(size, 1, 50_000, "files")?;
