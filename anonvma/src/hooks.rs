@@ -5,8 +5,8 @@ use rmap_core::frame::flags as pf;
 use rmap_core::rmap::{MapAt, Objects};
 use rmap_core::walk::Walk;
 use rmap_core::{
-    Acq, AnonNeed, Core, Ctx, Errno, IMapShape, Lk, LockClass, LockProtocol, NonlinearEra, Pfn,
-    Presets, ReverseMap, VmaId, vma::vmf,
+    Acq, AnonNeed, Core, Ctx, Errno, IMapShape, Lk, LockClass, LockProtocol, MergeRules,
+    NonlinearEra, Pfn, Presets, ReverseMap, VmaId, vma::vmf,
 };
 
 use crate::members::Place;
@@ -54,20 +54,18 @@ impl ReverseMap for AnonVmaRmap {
         core.vmas[vma].anon & !UNFAULTED
     }
 
-    fn can_merge_anon(&self, core: &Core, tgt: VmaId, src: Option<VmaId>) -> bool {
-        let t = self.anon_state(core, tgt);
-        let s = src.map_or(0, |s| self.anon_state(core, s));
-        // every chain-era preset refuses a neighbour with a non-singular
-        // chain; by the sources only 3.0 on did (`Preset::merge_singular`),
-        // a merge rule of the era not modelled yet
-        let singular = self.p.era == Era::Chains;
-        let uncowed =
-            |v: VmaId| singular && self.anon_state(core, v) != 0 && self.chain_of(v).len() != 1;
-        match (t, s) {
-            (0, 0) => true,
-            (0, _) => !uncowed(src.expect("src has state")),
-            (_, 0) => !uncowed(tgt),
-            (a, b) => a == b,
+    fn merge_rules(&self) -> &'static MergeRules {
+        self.p.merge
+    }
+
+    fn anon_chain_len(&self, core: &Core, vma: VmaId) -> usize {
+        if Self::own(core, vma).is_none() {
+            return 0;
+        }
+        match self.p.era {
+            // a 2.6.7 VMA is on one list: there is no chain to count
+            Era::Family => 1,
+            Era::Chains => self.chain_of(vma).len(),
         }
     }
 
@@ -236,6 +234,14 @@ impl ReverseMap for AnonVmaRmap {
             && let Some(own) = Self::own(ctx, at.vma)
         {
             Self::set_page_av(ctx, pfn, own);
+        }
+    }
+    /// The RFC sets the flag after any guard install that placed a marker
+    /// where no anon_vma exists, file-backed mappings included (its 2/2,
+    /// "utilise anon_vma unfaulted flag on guard region install").
+    fn guards_installed(&mut self, ctx: &mut Ctx, vma: VmaId) {
+        if self.p.unfaulted && ctx.vmas[vma].anon == 0 {
+            ctx.set_anon(vma, UNFAULTED);
         }
     }
     fn guards_removed(&mut self, ctx: &mut Ctx, vma: VmaId, start: u64, end: u64) {

@@ -14,7 +14,7 @@
 //! | `mutex-3.0` | the anon_vma lock becomes a mutex, taken once per chain |
 //! | `rwsem-3.8` | a read-write semaphore, walks share it; the interval tree (3.7): a walk visits only the VMAs whose range covers the page |
 //! | `reuse-3.19` | at fork, reuse an anon_vma that no VMA and at most one child uses (degree < 2) instead of allocating one |
-//! | `linux` (default) | Linux 6.18: reuse needs no active VMA and fewer than two children; merges refused next to a VMA with a non-singular chain; a reused page moves to the VMA's anon_vma |
+//! | `linux` (default) | Linux 6.18: reuse needs no active VMA and fewer than two children; merges refused beside a fork child (a VMA with an anon_vma and a non-singular chain); a reused page moves to the VMA's anon_vma |
 //! | `unfaulted` | `linux` plus a flag bit in the VMA's anon word: guard install on a never-faulted VMA sets the flag instead of allocating an anon_vma; fork copies such a VMA's page tables; the first write fault replaces the flag by a real anon_vma; removing guards from the whole VMA clears it |
 //!
 //! Each preset's era facts are data ([`Preset`], module `presets`, with
@@ -37,9 +37,12 @@
 //! not 32. `page_move_anon_rmap` is already in 2.6.34; the root and its
 //! reference counting came in 2.6.36.
 //!
-//! Simplifications: merges of every chain-era preset refuse a neighbour
-//! with a non-singular chain (`is_mergeable_anon_vma` had that test from
-//! 3.0 only; [`Preset::merge_singular`] carries the fact); the interval
+//! Each preset carries its era's VMA merge rules ([`Preset::merge`]:
+//! NULL-or-equal in 2.6.7 and 2.6.34, the singular neighbour in
+//! 3.0-3.19, the fork-child rule in 6.18; `docs/merging.md`), which the
+//! core's one merge engine follows.
+//!
+//! Simplifications: the interval
 //! tree's order among VMAs of equal offset is their insertion order (Linux
 //! re-inserts a VMA whose range changes); a 2.6.7 VMA that takes another's
 //! anon_vma by a merge is linked right after it (`__anon_vma_merge`) also

@@ -10,9 +10,9 @@
 //! (his -aa tree); Hugh Dickins' "rmap 39 add anon_vma rmap" and "rmap 40
 //! better anon_vma sharing" (2.6.7).
 
-use rmap_core::NonlinearEra;
 use rmap_core::locks::{LockProtocol, era};
 use rmap_core::rmap::sizes;
+use rmap_core::{MergeRules, NonlinearEra};
 
 /// How anon_vmas are organised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,12 +108,12 @@ pub struct Preset {
     /// 2.6.34 on: `find_mergeable_anon_vma` (`reusable_anon_vma`) takes a
     /// neighbour's anon_vma only if that neighbour's chain is singular.
     pub find_mergeable_singular: bool,
-    /// 3.0 on: `is_mergeable_anon_vma` refuses a merge beside a VMA whose
-    /// chain is not singular (965f55dea0e3, "mmap: avoid merging cloned
-    /// VMAs"); 2.6.34 and 2.6.36 had NULL-or-equal only. A fact of the era
-    /// for the merge rules; the merge code does not ask it yet (every
-    /// chain-era preset applies the singular rule, see the crate docs).
-    pub merge_singular: bool,
+    /// The era's VMA merge rules ([`MergeRules`]): the anonymous condition
+    /// of `is_mergeable_anon_vma` is NULL-or-equal in 2.6.7 and 2.6.34-2.6.39,
+    /// refuses a neighbour whose chain is not singular from 3.0
+    /// (965f55dea0e3, "mmap: avoid merging cloned VMAs") and a fork child in
+    /// 6.18 (`vma_is_fork_child`).
+    pub merge: &'static MergeRules,
     pub reuse: Reuse,
     /// A write that reuses an exclusive page moves it to the VMA's own
     /// anon_vma (`page_move_anon_rmap`: already in 2.6.34 `do_wp_page`).
@@ -152,7 +152,7 @@ pub const ANDREA: Preset = Preset {
     share_at_fault: false,
     share_at_mmap: true,
     find_mergeable_singular: false,
-    merge_singular: false,
+    merge: &MergeRules::V2_6_7,
     reuse: Reuse::None,
     move_reused: false,
     swap_in: SwapIn::Own,
@@ -186,7 +186,7 @@ pub const AVC: Preset = Preset {
     share_at_fault: true,
     share_at_mmap: false,
     find_mergeable_singular: true,
-    merge_singular: false,
+    merge: &MergeRules::V2_6_34,
     reuse: Reuse::None,
     move_reused: true,
     swap_in: SwapIn::OldestOfChain,
@@ -223,7 +223,7 @@ pub const LINUX: Preset = Preset {
     share_at_fault: true,
     share_at_mmap: false,
     find_mergeable_singular: true,
-    merge_singular: true,
+    merge: &MergeRules::V6_18,
     reuse: Reuse::Counters,
     move_reused: true,
     swap_in: SwapIn::Exclusive,
@@ -247,7 +247,7 @@ pub const PRESETS: [Preset; 9] = [
     ROOT,
     Preset {
         name: "mutex-3.0",
-        merge_singular: true,
+        merge: &MergeRules::V3_0,
         locks: &era::V3_0,
         root_lock: RootLock::RootBatched,
         vma_bytes: sizes::VMA_3_0,
@@ -257,7 +257,7 @@ pub const PRESETS: [Preset; 9] = [
     Preset {
         name: "rwsem-3.8",
         walk: AnonWalk::Tree,
-        merge_singular: true,
+        merge: &MergeRules::V3_0,
         locks: &era::V3_8,
         root_lock: RootLock::RootBatched,
         vma_bytes: sizes::VMA_3_8,
@@ -268,7 +268,7 @@ pub const PRESETS: [Preset; 9] = [
     Preset {
         name: "reuse-3.19",
         walk: AnonWalk::Tree,
-        merge_singular: true,
+        merge: &MergeRules::V3_0,
         reuse: Reuse::Degree,
         locks: &era::V3_19,
         root_lock: RootLock::RootBatched,

@@ -43,7 +43,16 @@ fn the_fidelity_command_reports_the_agreement_rate() {
     );
     // seed 207 with writes is a known class-A disagreement of scan (it
     // merges two faulted VMAs whose anon_vmas keep them apart in Linux)
-    let (code, out) = bench(&["fidelity", "--seeds", "207..208", "--show", "1"]);
+    // (scan is named: the default backend is anonvma:linux)
+    let (code, out) = bench(&[
+        "fidelity",
+        "--seeds",
+        "207..208",
+        "--show",
+        "1",
+        "--backend",
+        "scan",
+    ]);
     assert_eq!(code, 1, "{out}");
     assert!(
         out.starts_with("=== seed 207 differs\n--- model (scan)\n"),
@@ -60,7 +69,14 @@ fn kernel_diff_prints_the_object_counts_it_compares() {
         eprintln!("skipped: the live run needs Linux on x86-64");
         return;
     }
-    let (code, out) = bench(&["kernel-diff", FORK_TRACE, "--slab-reps", "0"]);
+    let (code, out) = bench(&[
+        "kernel-diff",
+        FORK_TRACE,
+        "--slab-reps",
+        "0",
+        "--backend",
+        "scan",
+    ]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(
         out,

@@ -259,7 +259,7 @@ impl Default for FidelityOptions {
         FidelityOptions {
             seeds: 0..1000,
             generator: GenOptions::default(),
-            backend: "scan".to_string(),
+            backend: "anonvma:linux".to_string(),
             objects: false,
             kernel: KernelOptions::default(),
             keep: 5,

@@ -679,7 +679,7 @@ mod tests {
                 rmap_core::replay::replay(
                     &text,
                     "gen",
-                    rmap_core::Scan::default(),
+                    rmap_core::Scan,
                     rmap_core::Config::default(),
                     &mut out,
                 )

@@ -107,24 +107,66 @@ fn every_mremap_rule_agrees_with_the_live_kernel() {
     assert!(lines > 150, "too little compared: {lines} lines");
 }
 
+/// `dump` and `err` lines with every run of VMAs that could be one (end
+/// meets start, same permissions and name, contiguous offsets) joined: the
+/// layout as the pages see it, whatever the merge rules.
+fn coalesced(out: &str) -> Vec<String> {
+    let mut v: Vec<(u64, u64, String, u64, String)> = Vec::new();
+    let mut lines = Vec::new();
+    let flush = |v: &mut Vec<(u64, u64, String, u64, String)>, lines: &mut Vec<String>| {
+        for (a, b, p, o, n) in v.drain(..) {
+            lines.push(format!("{a:x}-{b:x} {p} {o:x} {n}"));
+        }
+    };
+    for l in out.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let range = f.first().and_then(|r| r.split_once('-'));
+        let (Some((a, b)), true) = (range, f.len() >= 3) else {
+            flush(&mut v, &mut lines);
+            lines.push(l.to_string());
+            continue;
+        };
+        let a = u64::from_str_radix(a, 16).unwrap();
+        let b = u64::from_str_radix(b, 16).unwrap();
+        let off = u64::from_str_radix(f[2], 16).unwrap();
+        let name = f.get(3).copied().unwrap_or("").to_string();
+        let anon = name.is_empty() && f[1].ends_with('p');
+        match v.last_mut() {
+            Some(last)
+                if last.1 == a
+                    && last.2 == f[1]
+                    && last.4 == name
+                    && (anon || last.3 + (last.1 - last.0) == off) =>
+            {
+                last.1 = b;
+            }
+            _ => v.push((a, b, f[1].to_string(), off, name)),
+        }
+    }
+    flush(&mut v, &mut lines);
+    lines
+}
+
+/// scan has no anonymous state and merges as 2.6.0 did (issue 16, item
+/// 10): no anonymous condition, and mprotect and mremap merge private
+/// anonymous VMAs only. So it agrees with the kernel on every error and
+/// on every page's mapping, and may differ only in where VMAs are split.
 #[test]
-fn scan_agrees_but_for_its_anonymous_state() {
+fn scan_agrees_but_for_its_eras_merges() {
     if !LIVE {
         eprintln!("skipped: the live run needs Linux on x86-64");
         return;
     }
+    let mut agree = 0;
     for (name, text) in TRACES {
         let c = compare(text, name, "scan").unwrap_or_else(|e| panic!("{name}: {e}"));
-        if *name == "fork-child-copy-and-growth-beside-unfaulted" {
-            // scan merges the fork child's moved VMA with the unfaulted one
-            assert!(
-                c.diff("m")
-                    .contains("-100000000000-100000004000 rw-p 00000000\n"),
-                "{}",
-                c.diff("m")
-            );
-        } else {
-            assert!(c.layout_agrees(), "{name}:\n{}", c.diff("model (scan)"));
-        }
+        assert_eq!(
+            coalesced(&c.model),
+            coalesced(&c.kernel),
+            "{name}:\n{}",
+            c.diff("model (scan)")
+        );
+        agree += c.layout_agrees() as usize;
     }
+    assert!(agree * 2 > TRACES.len(), "{agree} of {}", TRACES.len());
 }

@@ -218,6 +218,13 @@ pub const FORK_WORK_PER_PAGE: Metric = lower("fork_work_per_page", "units/page")
 /// Work units of `exit` ops over the exiting process's resident pages
 /// (twin of [`EXIT_NS_PER_PAGE`]).
 pub const EXIT_WORK_PER_PAGE: Metric = lower("exit_work_per_page", "units/page");
+/// Chain blocks touched by `exit` ops per resident page of the exiting
+/// process: the cache lines a PTE-chain teardown reads and writes (a
+/// 64-byte `pte_chain` block is one line; a 16-byte node of one-node-per-PTE
+/// rmap sits on a line of its own, its neighbours being other chains'
+/// nodes). Where host time cannot show memory traffic, this count does
+/// (issue 16: Morton's 2.5.35 blocks against 2.5.27's nodes).
+pub const EXIT_CHAIN_LINES_PER_PAGE: Metric = lower("exit_chain_lines_per_page", "lines/page");
 /// Work units of faulting page accesses per fault (twin of the fault
 /// latencies).
 pub const FAULT_WORK_MEAN: Metric = lower("fault_work_mean", "units/fault");
@@ -282,6 +289,7 @@ pub const MODEL: &[Metric] = &[
     WORK_PER_OP,
     FORK_WORK_PER_PAGE,
     EXIT_WORK_PER_PAGE,
+    EXIT_CHAIN_LINES_PER_PAGE,
     FAULT_WORK_MEAN,
     MPROTECT_WORK_PER_CALL,
     MREMAP_WORK_PER_PAGE,

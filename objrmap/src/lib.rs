@@ -67,6 +67,7 @@
 use pte_chain::PteChain;
 use rmap_core::frame::flags as pf;
 use rmap_core::locks::era;
+use rmap_core::merge_rules::MergeRules;
 use rmap_core::rmap::{MapAt, Objects, sizes};
 use rmap_core::vma::FileId;
 use rmap_core::walk::Walk;
@@ -379,6 +380,16 @@ impl ReverseMap for ObjRmap {
     }
     fn lock_protocol(&self) -> &'static LockProtocol {
         self.locks
+    }
+    /// McCracken's objrmap and the prio RFC sat on 2.5/2.6.5 trees with
+    /// 2.6.0's merge code ([`MergeRules::V2_6_0`]); anonmm (rmap 10-37)
+    /// merged through `vma_merge` everywhere, still with no anonymous
+    /// condition ([`MergeRules::ANONMM`]).
+    fn merge_rules(&self) -> &'static MergeRules {
+        match self.anon {
+            Anon::Mm(_) => &MergeRules::ANONMM,
+            Anon::Chains(_) => &MergeRules::V2_6_0,
+        }
     }
     fn nonlinear(&self) -> NonlinearEra {
         self.nonlinear

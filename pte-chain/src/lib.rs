@@ -54,6 +54,7 @@
 //! exactly one entry.
 
 use rmap_core::locks::era;
+use rmap_core::merge_rules::MergeRules;
 use rmap_core::pgtable::PtePtr;
 use rmap_core::rmap::{MapAt, Objects, sizes};
 use rmap_core::walk::Walk;
@@ -421,6 +422,12 @@ impl ReverseMap for PteChain {
 
     fn lock_protocol(&self) -> &'static LockProtocol {
         &era::V2_6_0
+    }
+    /// 2.5/2.6.0 merging: no anonymous condition; mprotect merges private
+    /// anonymous VMAs only (Linux 2.6.0 `mm/mmap.c` `vma_merge`,
+    /// `mm/mprotect.c` `mprotect_attempt_merge`).
+    fn merge_rules(&self) -> &'static MergeRules {
+        &MergeRules::V2_6_0
     }
     fn nonlinear(&self) -> NonlinearEra {
         NonlinearEra::Tracked

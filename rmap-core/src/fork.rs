@@ -74,6 +74,11 @@ impl<R: ReverseMap> System<R> {
                 self.rmap.vma_link(&mut self.core.ctx(), cv);
                 continue;
             }
+            if self.rmap.anon_state(&self.core, pv) != 0 {
+                // Mach: the copy takes a reference to (a shadow of) the object
+                self.core.vmas[pv].obj_shared = true;
+                self.core.vmas[cv].obj_shared = true;
+            }
             self.rmap.fork_vma(&mut self.core.ctx(), pv, cv)?;
             let needs = self.rmap.fork_needs_copy(&self.core, pv)
                 || v.has(vmf::MAYBE_GUARD | vmf::NONLINEAR | vmf::MANY_PROTS);

@@ -25,6 +25,8 @@
 //!   checks in `docs/linux-semantics.md`);
 //! - [`rmap`]: the [`ReverseMap`] trait, the hook context [`Ctx`], the
 //!   preset registry trait [`Presets`] and the [`Scan`] baseline;
+//! - [`merge_rules`]: each era's VMA merge rules, as data a preset
+//!   declares and the one merge engine follows;
 //! - [`locks`]: each era's lock protocol (classes, kinds, the lock order,
 //!   written once there) and the record of acquisitions and work units;
 //! - [`walk`]: what a reverse-map walk reports, and the walks the core
@@ -40,8 +42,8 @@
 //! Invariants (checked by `System::validate` after any op sequence):
 //! every frame is free or has one owner (page table, anonymous page, page
 //! cache); a frame's mapcount equals the PTEs that map it; no PTE lies
-//! outside a VMA; VMAs are sorted, disjoint and (with `MergePolicy::Both`)
-//! maximally merged; swap slot counts equal the swap PTEs; every file's
+//! outside a VMA; VMAs are sorted, disjoint and (with `MergePolicy::Both`,
+//! in an era whose every flag change looks for a merge) maximally merged; swap slot counts equal the swap PTEs; every file's
 //! `i_mmap` holds exactly its linear VMAs; the backend's walk finds exactly
 //! the PTEs a scan of all page tables finds. Data integrity: every read
 //! returns what the shadow model predicts, across COW, fork, swap,
@@ -61,6 +63,7 @@ pub mod frame;
 pub mod itree;
 pub mod locks;
 mod mem;
+pub mod merge_rules;
 pub mod nonlinear;
 pub mod ops;
 pub mod pgtable;
@@ -85,6 +88,7 @@ pub use fault::{FaultKind, Observer};
 pub use file::IMapShape;
 pub use locks::{Acq, LockClass, LockProtocol, LockRecording, WorkKind};
 pub use mem::SWAP_CLUSTER_MAX;
+pub use merge_rules::{AnonRule, MergeRules};
 pub use nonlinear::NonlinearEra;
 pub use ops::{Access, Advice, MapFlags, MergePolicy, Op, Pid, Prot, RemapFlags};
 pub use rmap::{AnonNeed, Ctx, MapAt, Objects, Presets, ReverseMap, Scan};

@@ -183,6 +183,9 @@ pub enum ConfigItem {
     /// x86 protection keys (`pkeys=on|off`): with them, exec-only mappings
     /// cannot be read.
     Pkeys(bool),
+    /// What a `many_prots` mapping may do (`many_prots=whatif|patch`):
+    /// `true` for the 2006 patch's semantics ([`Config::many_prots_patch`](crate::Config)).
+    ManyProtsPatch(bool),
 }
 
 /// One operation. Lengths and addresses are in bytes, exactly as written in

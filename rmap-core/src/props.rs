@@ -254,6 +254,7 @@ fn config(merge: MergePolicy, tree: bool, ram_pages: u64) -> Config {
     Config {
         ram: ram_pages * 4096,
         pkeys: ram_pages % 2 == 0,
+        many_prots_patch: ram_pages % 3 == 0,
         swap: 64 * 4096,
         merge,
         i_mmap: if tree {

@@ -65,6 +65,7 @@ pub fn apply_config(cfg: &mut Config, items: &[ConfigItem]) {
             ConfigItem::Merge(m) => cfg.merge = m,
             ConfigItem::Seed(s) => cfg.seed = s,
             ConfigItem::Pkeys(on) => cfg.pkeys = on,
+            ConfigItem::ManyProtsPatch(p) => cfg.many_prots_patch = p,
         }
     }
 }

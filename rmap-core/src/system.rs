@@ -81,6 +81,16 @@ pub struct Config {
     /// How much of the lock record to keep (default: per-class
     /// statistics, which `stats all` reports).
     pub locks: LockRecording,
+    /// `many_prots` as the 2006 remap_file_pages protection patch had it
+    /// (`config many_prots=patch`): only shared mappings may be many-prots
+    /// (a private one: EINVAL), protections change only through
+    /// `remap ... PROT` (MAP_CHGPROT), and mprotect on a many-prots VMA is
+    /// refused with EACCES (the 2007 series' stop-gap, "RFP prot support:
+    /// disallow mprotect() on manyprots mappings"). Default off
+    /// (`many_prots=whatif`): the trace format's meaning, where mprotect
+    /// inside a many-prots mapping (private too) keeps per-page
+    /// protections without splitting it, a what-if the patch never offered.
+    pub many_prots_patch: bool,
 }
 
 impl Default for Config {
@@ -95,6 +105,7 @@ impl Default for Config {
             integrity: true,
             pkeys: true,
             locks: LockRecording::Stats,
+            many_prots_patch: false,
         }
     }
 }

@@ -145,11 +145,11 @@ impl<R: ReverseMap> System<R> {
         Ok(())
     }
 
-    /// Under `MergePolicy::Both`, neighbours `p` and `id` could not have
-    /// been merged (fork copies layouts without merging: see
+    /// Under `MergePolicy::Both` and an era whose every flag change looks
+    /// for a merge, neighbours `p` and `id` could not have been merged (fork copies layouts without merging: see
     /// `Vma::merge_skipped`).
     fn check_not_mergeable(&self, p: VmaId, id: VmaId) -> Result<(), String> {
-        if self.core.cfg.merge != MergePolicy::Both {
+        if self.core.cfg.merge != MergePolicy::Both || !self.rmap.merge_rules().remerges_all() {
             return Ok(());
         }
         let (pv, v) = (self.core.vmas[p], self.core.vmas[id]);
@@ -158,8 +158,8 @@ impl<R: ReverseMap> System<R> {
             && flags_mergeable(pv.flags, v.flags)
             && pv.file == v.file
             && pv.pgoff + pv.pages() == v.pgoff
-            && self.rmap.can_merge_anon(&self.core, p, Some(id))
-            && self.rmap.can_merge_anon(&self.core, id, Some(p));
+            && self.anon_mergeable(p, Some(id))
+            && self.anon_mergeable(id, Some(p));
         ensure!(
             !mergeable,
             "VMAs {:#x}-{:#x} and {:#x}-{:#x} should have been merged",

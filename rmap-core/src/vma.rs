@@ -70,6 +70,14 @@ pub struct Vma {
     /// pair of such VMAs. mmap and flag changes, which look at the
     /// neighbours, clear it; splits keep it.
     pub merge_skipped: bool,
+    /// GNU Mach's object test as the model maps it (`merge=prev`): the
+    /// VMA's anonymous state, standing for its Mach VM object, has been
+    /// shared with another VMA by a split or a fork (the object's
+    /// `ref_count` became 2, or it got a shadow), so old GNU Mach's
+    /// `vm_object_coalesce` would never grow it again. Never cleared: Mach
+    /// would accept again once the other reference dies, which the model
+    /// does not track.
+    pub obj_shared: bool,
 }
 
 impl Vma {

@@ -14,7 +14,7 @@ fn at_limit(limit: u64, n: u64) -> System<Scan> {
         max_map_count: limit,
         ..Config::default()
     };
-    let mut sys = System::new(cfg, Scan::default()).unwrap();
+    let mut sys = System::new(cfg, Scan).unwrap();
     let mm = sys.mm_of(1).unwrap();
     for i in 0..n {
         let prot = if i % 2 == 0 { Prot::RW } else { Prot::R };

@@ -69,6 +69,7 @@ fn the_registry_has_the_fifteen_scenarios_in_order() {
             "uml",
             "glibc-libs",
             "heap-churn",
+            "mach-ext2fs",
             "realloc-grow",
             "remerge",
             "guard-fork",

@@ -126,8 +126,9 @@ pub enum Cmd {
     KernelDiff {
         /// The trace file; every address must lie in [0x100000000000, 0x200000000000).
         file: PathBuf,
-        /// The model's backend as NAME or NAME:PRESET.
-        #[arg(long, default_value = "scan")]
+        /// The model's backend as NAME or NAME:PRESET (default: the one
+        /// that models this machine's Linux 6.18).
+        #[arg(long, default_value = "anonvma:linux")]
         backend: String,
         /// Measurements per side of each live `stats all` object count;
         /// 0 skips the object counts.
@@ -144,8 +145,9 @@ pub enum Cmd {
         /// Generate traces without writes and guard regions.
         #[arg(long)]
         read_only: bool,
-        /// The model's backend as NAME or NAME:PRESET.
-        #[arg(long, default_value = "scan")]
+        /// The model's backend as NAME or NAME:PRESET (default: the one
+        /// that models this machine's Linux 6.18).
+        #[arg(long, default_value = "anonvma:linux")]
         backend: String,
         /// Random operations per trace.
         #[arg(long, default_value_t = 60)]

@@ -94,7 +94,7 @@ pub const CLASSES: &[Class] = &[
             ("uml/many_prots=off", KERNEL_BYTES_PEAK),
             ("glibc-libs/many_prots=off", KERNEL_BYTES_PEAK),
             ("heap-churn/merge=both", KERNEL_BYTES_PEAK),
-            ("guard-fork", KERNEL_BYTES_PEAK),
+            ("guard-fork/anon", KERNEL_BYTES_PEAK),
             ("remerge", VMAS_END),
         ],
         about: "metadata bytes and VMA counts",

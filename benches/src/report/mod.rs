@@ -31,6 +31,7 @@ mod choose;
 pub mod claims;
 pub mod classes;
 pub mod html;
+mod magnitudes;
 mod scaling;
 mod table;
 pub mod verdict;
@@ -251,6 +252,10 @@ fn history_section(s: &mut String, t: &Table) {
         for (c, v) in checks.iter().filter(|(_, v)| !v.note.is_empty()) {
             let _ = writeln!(s, "- *{}*: {}", c.statement, v.note);
         }
+    }
+    let _ = writeln!(s, "\nWhere each claim comes from:\n");
+    for (c, _) in &checks {
+        let _ = writeln!(s, "- *{}*: {}", c.statement, c.source);
     }
     let _ = writeln!(s);
 }

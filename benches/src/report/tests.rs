@@ -243,5 +243,5 @@ fn every_claim_has_a_statement_a_source_and_a_verdict_on_no_rows() {
         assert!(v.found.contains(" did not "), "{}", v.found);
     }
     // 6 single-CPU history claims and 4 scaling ones (issue 15)
-    assert_eq!(CLAIMS.len(), 10);
+    assert_eq!(CLAIMS.len(), 13);
 }

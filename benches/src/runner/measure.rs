@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use rmap_core::replay::apply_config;
-use rmap_core::{Config, FaultKind, Observer, Op, OpError, ReverseMap, System};
+use rmap_core::{Config, FaultKind, Observer, Op, OpError, ReverseMap, System, WorkKind};
 use rmap_metrics::*;
 use rmap_registry::WithBackend;
 
@@ -95,6 +95,8 @@ struct Acc {
     mremap: Cost,
     mremap_calls: u64,
     reclaim: Cost,
+    /// Chain blocks touched by `exit` ops (counted with their pages).
+    exit_lines: u64,
     /// Work of `touch` ops and the faults they took.
     fault_work: u64,
     faults_seen: u64,
@@ -144,6 +146,10 @@ fn work_total<R: ReverseMap>(sys: &System<R>) -> u64 {
     sys.core.locks.work_done().iter().sum()
 }
 
+fn chain_blocks<R: ReverseMap>(sys: &System<R>) -> u64 {
+    sys.core.locks.work_done()[WorkKind::ChainBlock as usize]
+}
+
 /// Run `ops` (the first may be `config`) on a new system with backend
 /// `rmap`, without the integrity shadow, and measure it. Syscall errors are
 /// counted (`op_errors`); an op that cannot run at all (unknown process or
@@ -174,6 +180,7 @@ pub fn measure<R: ReverseMap>(ops: &[Op], rmap: R) -> Result<RunResult, String> 
         let freed0 = sys.core.counters.reclaim_freed;
         let moved0 = sys.core.counters.ptes_moved;
         let w0 = work_total(&sys);
+        let lines0 = chain_blocks(&sys);
         let (res, dt) = if let Op::Touch { .. } = op {
             let mut pt = PageTimer {
                 last: Instant::now(),
@@ -200,7 +207,10 @@ pub fn measure<R: ReverseMap>(ops: &[Op], rmap: R) -> Result<RunResult, String> 
             // A process with nothing resident (a launcher, a swapped-out
             // one) adds time but no pages: left out of the per-page cost.
             Op::Fork { .. } if pages > 0 => a.fork.add(dt, dw, pages),
-            Op::Exit { .. } if pages > 0 => a.exit.add(dt, dw, pages),
+            Op::Exit { .. } if pages > 0 => {
+                a.exit.add(dt, dw, pages);
+                a.exit_lines += chain_blocks(&sys) - lines0;
+            }
             Op::Mprotect { .. } => a.mprotect.add(dt, dw, 1),
             Op::Mremap { .. } => {
                 a.mremap_calls += 1;
@@ -320,6 +330,12 @@ fn summarise_work<R: ReverseMap>(r: &mut RunResult, sys: &System<R>, a: &Acc) {
     }
     if let Some(v) = per(&a.exit) {
         r.push(EXIT_WORK_PER_PAGE, v);
+        if a.exit_lines > 0 {
+            r.push(
+                EXIT_CHAIN_LINES_PER_PAGE,
+                a.exit_lines as f64 / a.exit.count as f64,
+            );
+        }
     }
     if a.faults_seen > 0 {
         r.push(FAULT_WORK_MEAN, a.fault_work as f64 / a.faults_seen as f64);

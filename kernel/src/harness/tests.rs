@@ -133,7 +133,7 @@ fn the_eof_expectation_is_the_model_s_for_either_host() {
         rmap_core::replay::replay(
             &text,
             "t.trace",
-            rmap_core::Scan::default(),
+            rmap_core::Scan,
             rmap_core::Config::default(),
             &mut out,
         )

@@ -145,7 +145,7 @@ fn parse_config(cx: &Ctx, st: &mut State, args: &[&str]) -> Result<Op, TraceErro
     if args.is_empty() {
         return Err(cx.err(
             cx.text,
-            "at least one KEY=VALUE item (ram swap merge seed pkeys)",
+            "at least one KEY=VALUE item (ram swap merge seed pkeys many_prots)",
         ));
     }
     let mut items = Vec::with_capacity(args.len());
@@ -168,7 +168,17 @@ fn parse_config(cx: &Ctx, st: &mut State, args: &[&str]) -> Result<Op, TraceErro
                 "off" => false,
                 _ => return Err(cx.err(tok, "pkeys=on or pkeys=off")),
             }),
-            _ => return Err(cx.err(tok, "a config key, one of: ram swap merge seed pkeys")),
+            "many_prots" => ConfigItem::ManyProtsPatch(match val {
+                "patch" => true,
+                "whatif" => false,
+                _ => return Err(cx.err(tok, "many_prots=patch or many_prots=whatif")),
+            }),
+            _ => {
+                return Err(cx.err(
+                    tok,
+                    "a config key, one of: ram swap merge seed pkeys many_prots",
+                ));
+            }
         };
         if st
             .config

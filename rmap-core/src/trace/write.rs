@@ -22,6 +22,9 @@ pub fn write_op(op: &Op) -> String {
                     ConfigItem::Merge(m) => format!("merge={}", m.as_str()),
                     ConfigItem::Seed(n) => format!("seed={n}"),
                     ConfigItem::Pkeys(on) => format!("pkeys={}", if *on { "on" } else { "off" }),
+                    ConfigItem::ManyProtsPatch(p) => {
+                        format!("many_prots={}", if *p { "patch" } else { "whatif" })
+                    }
                 });
             }
             s

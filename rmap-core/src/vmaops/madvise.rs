@@ -140,6 +140,7 @@ impl<R: ReverseMap> System<R> {
             addr += PAGE_SIZE;
         }
         self.ptl_done(ptl);
+        self.rmap.guards_installed(&mut self.core.ctx(), vid);
         Ok(())
     }
 

@@ -16,9 +16,18 @@
 //! existing range: at middle's start), `next` only if it ends where `next`
 //! starts (at middle's end). When `prev` and `next` both could take it but
 //! disagree with each other (anonymous state), the merge goes left only.
+//!
+//! What may merge is the preset's era's rule ([`crate::merge_rules`]):
+//! the anonymous condition ([`System::anon_mergeable`]) and whether a
+//! protection change merges file mappings. A `merge=prev` trace models GNU
+//! Mach before its 2023 series instead, whatever the preset
+//! (`mach_extends`); `merge=both` is the preset's own era, which also
+//! stands for GNU Mach after the 2023 series (`docs/linux-semantics.md`,
+//! "GNU Mach merging", maps Mach's objects onto the model).
 
 use crate::addr::PAGE_SIZE;
 use crate::error::Errno;
+use crate::merge_rules::AnonRule;
 use crate::ops::MergePolicy;
 use crate::rmap::ReverseMap;
 use crate::system::System;
@@ -161,6 +170,10 @@ impl<R: ReverseMap> System<R> {
             }
         };
         let nid = self.insert_vma_raw(new);
+        if self.rmap.anon_state(&self.core, id) != 0 {
+            self.core.vmas[id].obj_shared = true;
+            self.core.vmas[nid].obj_shared = true;
+        }
         if let Err(e) = self.rmap.vma_split(&mut self.core.ctx(), id, nid) {
             self.remove_vma_raw(nid);
             self.set_range(id, v.start, v.end, v.pgoff);
@@ -179,18 +192,85 @@ impl<R: ReverseMap> System<R> {
         self.core.mm(mm).vmas.get(&addr).copied()
     }
 
+    /// Whether `tgt` may grow over a range whose anonymous state is `src`'s
+    /// (`None`: a new mapping, which has none) under the preset's era rule
+    /// ([`AnonRule`]). `tgt` is the existing neighbour.
+    pub(crate) fn anon_mergeable(&self, tgt: VmaId, src: Option<VmaId>) -> bool {
+        let rmap = &self.rmap;
+        let state = |v: VmaId| rmap.anon_state(&self.core, v);
+        let (t, s) = (state(tgt), src.map_or(0, state));
+        if t != 0 && s != 0 {
+            return t == s || rmap.merge_rules().anon == AnonRule::Ignored;
+        }
+        let chain = |v: VmaId| rmap.anon_chain_len(&self.core, v);
+        let fork_child = |v: VmaId| state(v) != 0 && chain(v) != 1;
+        match rmap.merge_rules().anon {
+            AnonRule::Ignored | AnonRule::NullOrEqual => true,
+            // both none: equal (NULL == NULL); else the neighbour's chain
+            // must be singular (an empty one is not)
+            AnonRule::SingularNeighbour => (t == 0 && s == 0) || chain(tgt) == 1,
+            AnonRule::ForkChild => {
+                (t == 0 || !fork_child(tgt)) && src.is_none_or(|s| !fork_child(s))
+            }
+        }
+    }
+
+    /// Whether `prev` and `next` may become one VMA (a merge over a range
+    /// between them): NULL or equal in every era with an anonymous rule
+    /// (3.19 passes no VMA to `is_mergeable_anon_vma` here).
+    fn anon_pair_ok(&self, p: VmaId, n: VmaId) -> bool {
+        let (x, y) = (
+            self.rmap.anon_state(&self.core, p),
+            self.rmap.anon_state(&self.core, n),
+        );
+        x == 0 || y == 0 || x == y || self.rmap.merge_rules().anon == AnonRule::Ignored
+    }
+
+    /// Whether GNU Mach before its 2023 series would extend `prev` over a
+    /// new range (`merge=prev`): `vm_map_enter` tries only the entry below,
+    /// only for a request without an object (here: anonymous private
+    /// memory), and `vm_object_coalesce` accepts only an entry with no
+    /// object or one whose object has one reference, no shadow, no copy and
+    /// no pager. The model's object is the VMA's anonymous state; a split or
+    /// a fork of a VMA that has it takes the second reference
+    /// (`Vma::obj_shared`). Flags must be equal, which covers
+    /// protection, maximum protection and inheritance (`DONTCOPY`).
+    fn mach_extends(&self, vmg: &VmaMerge, prev: VmaId) -> bool {
+        let pv = &self.core.vmas[prev];
+        vmg.file.is_none()
+            && pv.file.is_none()
+            && vmg.flags & vmf::SHARED == 0
+            && vmg.can_extend(pv)
+            && (self.rmap.anon_state(&self.core, prev) == 0 || !pv.obj_shared)
+    }
+
     /// Find the neighbours the range may join (`vmg.prev`, `vmg.next`):
     /// `left`/`right` say whether it touches the side at all; `src` is the
     /// VMA whose anonymous state the range carries (`middle`), if any.
     fn find_neighbours(&self, vmg: &mut VmaMerge, left: bool, right: bool) {
         let src = vmg.middle.or(vmg.copied_from);
+        if self.core.cfg.merge == MergePolicy::PrevOnly {
+            vmg.prev = left
+                .then(|| self.prev_adjacent(vmg.mm, vmg.start))
+                .flatten()
+                .filter(|&p| self.mach_extends(vmg, p));
+            vmg.next = None;
+            return;
+        }
+        // 2.6.0's mprotect (and mremap) merge private anonymous VMAs only
+        if src.is_some()
+            && self.rmap.merge_rules().modify_anon_only
+            && (vmg.file.is_some() || vmg.flags & vmf::SHARED != 0)
+        {
+            return;
+        }
         let anon_ok = |t: VmaId| match vmg.extend_of {
             Some(v) => {
                 t == v
                     || self.rmap.anon_state(&self.core, t) == 0
-                    || self.rmap.can_merge_anon(&self.core, t, Some(v))
+                    || self.anon_mergeable(t, Some(v))
             }
-            None => self.rmap.can_merge_anon(&self.core, t, src),
+            None => self.anon_mergeable(t, src),
         };
         vmg.prev = left
             .then(|| self.prev_adjacent(vmg.mm, vmg.start))
@@ -201,7 +281,7 @@ impl<R: ReverseMap> System<R> {
             .flatten()
             .filter(|&n| vmg.can_prepend(&self.core.vmas[n]) && anon_ok(n));
         if let (Some(p), Some(n)) = (vmg.prev, vmg.next)
-            && !self.rmap.anon_compatible(&self.core, p, n)
+            && !self.anon_pair_ok(p, n)
         {
             vmg.next = None; // prev and next disagree: merge left only
         }

@@ -87,6 +87,10 @@ impl<R: ReverseMap> System<R> {
             vmflags |= vmf::ACCOUNT;
         }
         if flags.many_prots {
+            // the 2006 patch made only shared mappings many-prots
+            if self.core.cfg.many_prots_patch && !flags.shared {
+                return Err(Errno::EINVAL);
+            }
             vmflags |= vmf::MANY_PROTS;
         }
         self.do_munmap(mm, addr, end)?;
@@ -110,6 +114,7 @@ impl<R: ReverseMap> System<R> {
                 file,
                 anon: 0,
                 merge_skipped: false,
+                obj_shared: false,
             });
             self.rmap.vma_link(&mut self.core.ctx(), id);
         }

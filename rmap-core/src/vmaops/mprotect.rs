@@ -60,6 +60,10 @@ impl<R: ReverseMap> System<R> {
         prot: Prot,
     ) -> Result<(), Errno> {
         let v = self.core.vmas[vid];
+        if v.has(vmf::MANY_PROTS) && self.core.cfg.many_prots_patch {
+            // the patch supported no mprotect on VM_MANYPROTS areas
+            return Err(Errno::EACCES);
+        }
         if v.has(vmf::MANY_PROTS) && (start, end) != (v.start, v.end) {
             return self.set_page_prots(vid, start, end, prot);
         }

@@ -62,6 +62,12 @@ impl Ops {
         }
         Ops(vec![Op::Config(items)])
     }
+    /// One more setting in the opening `config` line.
+    pub(super) fn config(&mut self, item: ConfigItem) {
+        if let Some(Op::Config(items)) = self.0.first_mut() {
+            items.push(item);
+        }
+    }
     /// `file NAME SIZE`.
     pub(super) fn file(&mut self, name: &str, size: u64) {
         self.0.push(Op::File {
@@ -108,6 +114,10 @@ impl Ops {
             len,
             access: if write { Access::Write } else { Access::Read },
         });
+    }
+    /// `munmap`.
+    pub(super) fn munmap(&mut self, pid: Pid, addr: u64, len: u64) {
+        self.0.push(Op::Munmap { pid, addr, len });
     }
     /// `mprotect`.
     pub(super) fn mprotect(&mut self, pid: Pid, addr: u64, len: u64, prot: Prot) {
@@ -177,6 +187,16 @@ pub(super) fn nonlinear_variants() -> Vec<&'static str> {
     vec!["remap", "emulated"]
 }
 
+/// uml: without and with many_prots VMAs, and with them under reclaim.
+pub(super) fn uml_variants() -> Vec<&'static str> {
+    vec!["many_prots=off", "many_prots=on", "many_prots=on+reclaim"]
+}
+
+/// guard-fork: the unfaulted flag's life cycle (`scenario::layout`).
+pub(super) fn guard_fork_variants() -> Vec<&'static str> {
+    vec!["anon", "file", "remove"]
+}
+
 /// Without and with many_prots VMAs.
 pub(super) fn many_prots_variants() -> Vec<&'static str> {
     vec!["many_prots=off", "many_prots=on"]
@@ -185,6 +205,16 @@ pub(super) fn many_prots_variants() -> Vec<&'static str> {
 /// The merge policies.
 pub(super) fn merge_variants() -> Vec<&'static str> {
     vec!["merge=none", "merge=prev", "merge=both"]
+}
+
+/// The merge policy a `merge=...` variant of `scenario` names.
+pub(super) fn merge_variant(scenario: &str, variant: &str) -> Result<MergePolicy, String> {
+    match variant {
+        "merge=none" => Ok(MergePolicy::None),
+        "merge=prev" => Ok(MergePolicy::PrevOnly),
+        "merge=both" => Ok(MergePolicy::Both),
+        v => Err(bad_variant(scenario, v, merge_variants())),
+    }
 }
 
 /// The committed real programs.

@@ -4,11 +4,11 @@
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rmap_core::Op;
-use rmap_core::ops::{Advice, MergePolicy, Prot};
+use rmap_core::ops::{Advice, ConfigItem, Prot};
 
 use super::build::{
-    BASE, MIB, Ops, PG, RO, RW, RWX, RX, bad_variant, check_size, many_prots_variants,
-    merge_variants, no_variant, permutation, rng_for,
+    BASE, MIB, Ops, PG, RO, RW, RWX, RX, bad_variant, check_size, guard_fork_variants,
+    many_prots_variants, merge_variant, no_variant, permutation, rng_for, uml_variants,
 };
 
 /// The protection of page `i` of a UML guest: mostly data, some text, some
@@ -26,22 +26,31 @@ fn uml_prot(rng: &mut ChaCha8Rng) -> Prot {
 /// protection. Page `i` of the address space maps a random page of an
 /// N-page shared file with a random protection (`rw-`, `r--`, `r-x`).
 /// - `many_prots=off`: one shared one-page VMA per page (N VMAs: neither
-///   offsets nor protections line up);
-/// - `many_prots=on`: one `many_prots` shared VMA, each page placed and
-///   protected by `remap_file_pages` with a protection (1 VMA).
+///   offsets nor protections line up); the guest reprotects with mprotect;
+/// - `many_prots=on`: as the 2006 remap_file_pages protection patch had it
+///   (`config many_prots=patch`): one `many_prots` shared VMA, each page
+///   placed and protected by `remap_file_pages` with a protection
+///   (MAP_CHGPROT), and the guest reprotects the same way (the patch
+///   refused mprotect on such a VMA: EACCES), so the form has no mprotect
+///   and no `mprotect_ns_per_call`;
+/// - `many_prots=on+reclaim`: the same, then 512 pages are reclaimed
+///   (their protections saved in nonlinear file PTEs) and the first 1024
+///   pages read again (protections restored at the refault).
 ///
 /// Then: read every page, write the writable ones, the guest changes the
-/// protection of every fourth page to `r--` and back (mprotect). No
-/// reclaim: a reverse walk costs N VMAs on scan and N PTEs in a nonlinear
-/// VMA, which would bound the size far below the VMA limit. The default
-/// `vm.max_map_count` (65530) is the limit that made UML want many_prots;
-/// sizes up to 60000 build, the full sizes stop at 32000 pages to keep a
-/// full run over every preset near 10 s.
+/// protection of every fourth page to `r--` and back. Reclaim only in the
+/// reclaim form, and bounded: a reverse walk costs N VMAs on scan and N
+/// PTEs in a nonlinear VMA. The default `vm.max_map_count` (65530) is the
+/// limit that made UML want many_prots; sizes up to 60000 build, the full
+/// sizes stop at 32000 pages to keep a full run over every preset near
+/// 10 s. From Linux 4.0 remap_file_pages refuses a protection (the
+/// emulation): the `on` forms fail there, as they would have.
 pub(super) fn uml(variant: &str, size: u64) -> Result<Vec<Op>, String> {
-    let many = match variant {
-        "many_prots=off" => false,
-        "many_prots=on" => true,
-        v => return Err(bad_variant("uml", v, many_prots_variants())),
+    let (many, reclaim) = match variant {
+        "many_prots=off" => (false, false),
+        "many_prots=on" => (true, false),
+        "many_prots=on+reclaim" => (true, true),
+        v => return Err(bad_variant("uml", v, uml_variants())),
     };
     check_size(size, 1, 60_000, "pages")?;
     let mut rng = rng_for(size);
@@ -49,6 +58,9 @@ pub(super) fn uml(variant: &str, size: u64) -> Result<Vec<Op>, String> {
     let prots: Vec<Prot> = (0..size).map(|_| uml_prot(&mut rng)).collect();
     let f = "uml-physmem";
     let mut o = Ops::new(size * 4 * PG + 64 * MIB, size * PG + 64 * MIB, None);
+    if many {
+        o.config(ConfigItem::ManyProtsPatch(true));
+    }
     o.file(f, size * PG);
     if many {
         o.map(1, BASE, size * PG, RW, true, true, Some((f, 0)));
@@ -70,8 +82,18 @@ pub(super) fn uml(variant: &str, size: u64) -> Result<Vec<Op>, String> {
     }
     for i in (0..size).step_by(4) {
         let a = BASE + i * PG;
-        o.mprotect(1, a, PG, RO);
-        o.mprotect(1, a, PG, prots[i as usize]);
+        let (off, prot) = (perm[i as usize], prots[i as usize]);
+        if many {
+            o.remap(1, a, PG, off, Some(RO));
+            o.remap(1, a, PG, off, Some(prot));
+        } else {
+            o.mprotect(1, a, PG, RO);
+            o.mprotect(1, a, PG, prot);
+        }
+    }
+    if reclaim {
+        o.reclaim(512);
+        o.touch(1, BASE, size.min(1024) * PG, false);
     }
     Ok(o.0)
 }
@@ -83,6 +105,9 @@ pub(super) fn uml(variant: &str, size: u64) -> Result<Vec<Op>, String> {
 /// - `many_prots=off`: 4 file VMAs and the bss: 5 VMAs per library;
 /// - `many_prots=on`: the file is one `many_prots` VMA whose pages get
 ///   their protections by mprotect inside it, and the bss: 2 per library.
+///   A what-if (`config many_prots=whatif`, the default): Ulrich Drepper's
+///   wish (linux-kernel, 2006-05-06), not the 2006 patch, which made only
+///   shared mappings many-prots and refused mprotect on them.
 ///
 /// It reads headers, text and read-only data, writes data and bss, then
 /// forks a child that writes every library's data (COW) and exits. 100
@@ -143,12 +168,7 @@ pub(super) fn glibc_libs(variant: &str, size: u64) -> Result<Vec<Op>, String> {
 /// `merge=both` (Linux) folds everything back into one VMA. At 20000
 /// allocations that is ~30000 against 1.
 pub(super) fn heap_churn(variant: &str, size: u64) -> Result<Vec<Op>, String> {
-    let merge = match variant {
-        "merge=none" => MergePolicy::None,
-        "merge=prev" => MergePolicy::PrevOnly,
-        "merge=both" => MergePolicy::Both,
-        v => return Err(bad_variant("heap-churn", v, merge_variants())),
-    };
+    let merge = merge_variant("heap-churn", variant)?;
     // merge=none leaves 1.5 entries per allocation: stay under 65530
     check_size(size, 1, 40_000, "allocations")?;
     const ALLOC: u64 = 2;
@@ -214,29 +234,68 @@ pub(super) fn remerge(variant: &str, size: u64) -> Result<Vec<Op>, String> {
     Ok(o.0)
 }
 
-/// `guard-fork`, size V VMAs: V two-page private anonymous VMAs, three
-/// pages apart and `rw-`/`r--` in turn (never merged), each with a guard
-/// region on its first page, never written; then a fork, and the child
-/// reads the second page of every tenth VMA.
+/// `guard-fork`, size V VMAs: V two-page private VMAs, three pages apart
+/// and `rw-`/`r--` in turn (never merged), each with a guard region on its
+/// first page; then a fork, and the child reads the second page of every
+/// tenth VMA.
 ///
-/// Linux allocates an anon_vma for a VMA when a guard is installed (the
-/// marker lives in a page table that fork must copy, and fork copies page
-/// tables only of VMAs with an anon_vma): one anon_vma per VMA in parent
-/// and child. The `unfaulted` preset flags the VMA instead: 0 anon_vmas.
+/// Linux (this machine's 6.18 with `VM_MAYBE_GUARD`) allocates an
+/// anon_vma for a private anonymous VMA when a guard is installed (fork
+/// copies page tables of VMAs with an anon_vma): one per VMA in parent and
+/// child. The `unfaulted` preset (Lorenzo Stoakes' RFC, 2025-03-05) flags
+/// the VMA instead. The forms walk the flag's life cycle:
+/// - `anon`: anonymous VMAs, never written (the flag is set and kept);
+/// - `file`: private mappings of a file (guard regions on file-backed
+///   mappings, which the RFC names as its main reason: the flag is set
+///   where no anon_vma is ever needed); the parent then writes the second
+///   page of every fourth VMA (the flag is replaced by a real anon_vma);
+/// - `remove`: anonymous VMAs; MADV_GUARD_REMOVE over the whole VMA for
+///   every other one (the flag is cleared) and over the guard page only for
+///   the rest (it stays); every eighth VMA is split by mprotect of its
+///   second page (both halves keep the flag) and made whole again (merge).
+///
 /// 1000 to 16000 VMAs.
 pub(super) fn guard_fork(variant: &str, size: u64) -> Result<Vec<Op>, String> {
-    no_variant("guard-fork", variant)?;
+    let (file, remove) = match variant {
+        "anon" => (false, false),
+        "file" => (true, false),
+        "remove" => (false, true),
+        v => return Err(bad_variant("guard-fork", v, guard_fork_variants())),
+    };
     check_size(size, 1, 30_000, "VMAs")?;
     let mut o = Ops::new(size * 4 * PG + 64 * MIB, 64 * MIB, None);
+    if file {
+        o.file("data", size * 2 * PG);
+    }
+    let at = |i: u64| BASE + i * 3 * PG;
+    let prot = |i: u64| if i % 2 == 0 { RW } else { RO };
     for i in 0..size {
-        let a = BASE + i * 3 * PG;
-        let prot = if i % 2 == 0 { RW } else { RO };
-        o.anon(1, a, 2 * PG, prot);
-        o.madvise(1, a, PG, Advice::GuardInstall);
+        if file {
+            let off = i * 2 * PG;
+            o.map(1, at(i), 2 * PG, prot(i), false, false, Some(("data", off)));
+        } else {
+            o.anon(1, at(i), 2 * PG, prot(i));
+        }
+        o.madvise(1, at(i), PG, Advice::GuardInstall);
+    }
+    if file {
+        for i in (0..size).step_by(4) {
+            o.touch(1, at(i) + PG, PG, prot(i) == RW);
+        }
+    }
+    if remove {
+        for i in 0..size {
+            let len = if i % 2 == 0 { 2 * PG } else { PG };
+            o.madvise(1, at(i), len, Advice::GuardRemove);
+        }
+        for i in (0..size).step_by(8) {
+            o.mprotect(1, at(i) + PG, PG, RO);
+            o.mprotect(1, at(i) + PG, PG, prot(i));
+        }
     }
     o.fork(1, 2);
     for i in (0..size).step_by(10) {
-        o.touch(2, BASE + i * 3 * PG + PG, PG, false);
+        o.touch(2, at(i) + PG, PG, false);
     }
     o.exit(2);
     Ok(o.0)

@@ -15,9 +15,9 @@
 //! builder uses (the op-stream writer, size checks, the seeded generator);
 //! the builders by theme: `fork` (fork-storm, fork-chain, cow-server),
 //! `files` (file-share, db-window, nonlinear), `layout` (uml, glibc-libs,
-//! heap-churn, remerge, guard-fork), `realloc` (realloc-grow: a heap grown
-//! by mremap), `pressure` (reclaim-pressure, fault-storm) and
-//! `real_program` (instances of a real program's trace).
+//! heap-churn, remerge, guard-fork), [`mach`] (mach-ext2fs), `realloc`
+//! (realloc-grow: a heap grown by mremap), `pressure` (reclaim-pressure,
+//! fault-storm) and `real_program` (instances of a real program's trace).
 //!
 //! Invariants: every scenario maps inside the live-kernel window
 //! ([`rmap_core::abi::WINDOW_START`]); a builder either returns ops whose
@@ -31,6 +31,7 @@ mod build;
 mod files;
 mod fork;
 mod layout;
+pub mod mach;
 mod pressure;
 mod real_program;
 mod realloc;

@@ -5,7 +5,8 @@ use rmap_metrics::*;
 
 use super::Scenario;
 use super::build::{
-    many_prots_variants, merge_variants, no_variants, nonlinear_variants, real_variants,
+    guard_fork_variants, many_prots_variants, merge_variants, no_variants, nonlinear_variants,
+    real_variants, uml_variants,
 };
 use super::files::{db_window, file_share, nonlinear};
 use super::fork::{cow_server, fork_chain, fork_storm, fork_storm_file};
@@ -146,7 +147,7 @@ pub static SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "uml",
-        variants: many_prots_variants,
+        variants: uml_variants,
         about: "a UML guest's address space: single pages of one physical-memory file at scattered offsets with mixed protections, touched and reprotected. many_prots=on is a what-if under every preset (the 2006 many-protections patch was never merged); it places and protects pages with remap_file_pages and a protection, which kernels from 4.0 refuse (EINVAL), so the 4.0-and-later presets (anonvma:linux, unfaulted) fail those calls and keep the one VMA",
         exposes: "VMA count, metadata bytes, mprotect and fault cost with and without many_prots VMAs",
         size_unit: "pages",
@@ -199,6 +200,18 @@ pub static SCENARIOS: &[Scenario] = &[
         build: heap_churn,
     },
     Scenario {
+        name: "mach-ext2fs",
+        variants: merge_variants,
+        about: "a Hurd ext2fs translator reading files: glibc's Hurd brk heap grown by vm_protect and trimmed by deallocate and remap, a growing node cache, transient reply, window and device buffers placed as GNU Mach places them",
+        exposes: "map entries left under old GNU Mach (prev) and the 2023 series (both), beside the Hurd's 5,000-20,000 -> 93",
+        size_unit: "files",
+        tiny_size: 16,
+        quick_sizes: &[2000],
+        full_sizes: &[2000, 8000, 20000],
+        key_metrics: &[VMAS_END, VMAS_PEAK, KERNEL_BYTES_PEAK, TIME_NS],
+        build: super::mach::mach_ext2fs,
+    },
+    Scenario {
         name: "realloc-grow",
         variants: no_variants,
         about: "a heap of large blocks doubled five times by realloc (mremap MAYMOVE moves, as glibc grows chunks above its mmap threshold), with two workers forked after the second round that share it to the end",
@@ -236,8 +249,8 @@ pub static SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         name: "guard-fork",
-        variants: no_variants,
-        about: "guard regions installed on never-faulted VMAs, then a fork whose child reads around the guards",
+        variants: guard_fork_variants,
+        about: "guard regions installed on never-faulted VMAs (anonymous, or private file mappings later written in part, or removed again and split), then a fork whose child reads around the guards",
         exposes: "anon_vmas allocated only to carry guard markers",
         size_unit: "VMAs",
         tiny_size: 16,

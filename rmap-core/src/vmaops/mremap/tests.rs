@@ -12,7 +12,7 @@ const B: u64 = 0x1000_0000_0000;
 const PG: u64 = 4096;
 
 fn out(trace: &str) -> String {
-    let o = run_trace(Scan::default(), trace).unwrap();
+    let o = run_trace(Scan, trace).unwrap();
     assert!(!o.contains(" failed: "), "{o}");
     o
 }
@@ -56,7 +56,7 @@ fn with_vmas(max: u64, n: u64) -> (System<Scan>, crate::MmId) {
         max_map_count: max,
         ..Config::default()
     };
-    let mut s = System::new(cfg, Scan::default()).unwrap();
+    let mut s = System::new(cfg, Scan).unwrap();
     let mm = s.mm_of(1).unwrap();
     for i in 0..n {
         let req = MmapReq::anon(B + 2 * i * PG, PG, Prot::RW, MapFlags::default());
@@ -168,7 +168,7 @@ dump 1
 fn a_move_records_its_locks_in_order() {
     // a file VMA that merges at its destination at a lower offset takes
     // the rmap locks (need_rmap_locks); every pair of tables its ptl
-    let mut s = System::new(Config::default(), Scan::default()).unwrap();
+    let mut s = System::new(Config::default(), Scan).unwrap();
     let t = "file f 32K
 mmap 1 0x100000000000 32K rw- shared file=f
 touch 1 0x100000000000 32K r
@@ -213,7 +213,7 @@ dump 1
 
 #[test]
 fn dontunmap_of_a_whole_vma_drops_its_anonymous_state() {
-    let mut s = System::new(Config::default(), Scan::default()).unwrap();
+    let mut s = System::new(Config::default(), Scan).unwrap();
     for l in crate::trace::parse(
         "mmap 1 0x100000000000 8K rw- private\ntouch 1 0x100000000000 8K w\n\
          mmap 1 0x100000010000 16K rw- private\ntouch 1 0x100000010000 16K w\n",
@@ -292,7 +292,7 @@ dump 1
 
 #[test]
 fn the_op_reaches_the_model_through_apply() {
-    let mut s = System::new(Config::default(), Scan::default()).unwrap();
+    let mut s = System::new(Config::default(), Scan).unwrap();
     let map = Op::Mmap {
         pid: 1,
         addr: B,
@@ -327,7 +327,7 @@ fn the_op_reaches_the_model_through_apply() {
 
 /// A system with the trace `text` applied (every line must succeed).
 fn system_after(text: &str) -> (System<Scan>, crate::MmId) {
-    let mut s = System::new(Config::default(), Scan::default()).unwrap();
+    let mut s = System::new(Config::default(), Scan).unwrap();
     for l in crate::trace::parse(text, "t").unwrap() {
         s.apply(&l.op).unwrap();
     }

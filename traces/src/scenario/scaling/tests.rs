@@ -50,7 +50,7 @@ fn the_sequential_form_replays_without_errors() {
         if let Op::Config(items) = &ops[0] {
             rmap_core::replay::apply_config(&mut cfg, items);
         }
-        let mut sys = System::new(cfg, Scan::default()).unwrap();
+        let mut sys = System::new(cfg, Scan).unwrap();
         for (i, op) in ops.iter().enumerate().skip(1) {
             match sys.apply(op) {
                 Ok(_) => {}
