@@ -294,14 +294,7 @@ stats all
 /// child faults the pages in.
 #[test]
 fn fork_copies_file_ptes_only_before_lazy_fork() {
-    let t = "file f 64K
-mmap 1 0x100000000000 64K rw- shared file=f
-touch 1 0x100000000000 64K r
-fork 1 2
-stats 2
-stats all
-check
-";
+    let t = rmap_core::conformance::SHARED_FILE_READ_FORK;
     for (p, rss, locks) in [
         ("rmap40-2.6.7", 16, true),
         ("avc-2.6.34", 0, false),

@@ -731,14 +731,7 @@ check
     /// at the preset's machine's and release's sizes.
     #[test]
     fn fork_copies_file_ptes_onto_chains_and_sizes_are_the_eras() {
-        let t = "file f 64K
-mmap 1 0x100000000000 64K rw- shared file=f
-touch 1 0x100000000000 64K r
-fork 1 2
-stats 2
-stats all
-check
-";
+        let t = rmap_core::conformance::SHARED_FILE_READ_FORK;
         for (p, block, vma) in [
             ("rik", 64, 128),
             ("naive", 16, 136),

@@ -27,6 +27,18 @@ pub struct Case {
     pub expect: &'static str,
 }
 
+/// A shared file mapping of 16 pages read by process 1, then a fork; the
+/// child's and the system's statistics (the fork-time copying of file
+/// PTEs, which the eras do differently).
+pub const SHARED_FILE_READ_FORK: &str = "file f 64K
+mmap 1 0x100000000000 64K rw- shared file=f
+touch 1 0x100000000000 64K r
+fork 1 2
+stats 2
+stats all
+check
+";
+
 /// The cases of the suite (shared so that tools can list them).
 pub const CASES: &[Case] = &[
     Case {
