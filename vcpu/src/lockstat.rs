@@ -47,11 +47,16 @@ pub fn text(o: &Outcome) -> String {
     };
     let _ = writeln!(
         s,
-        "\ncpus {} ({} ops by workers, {} in all); virtual time {:.3} ms; {:.0} ops/s",
+        "\ncpus {} ({} ops by workers, {} in all); virtual time {:.3} ms{}; {:.0} ops/s",
         r.cpus,
         r.worker_ops,
         r.ops,
         ms(r.makespan),
+        if r.cut_off {
+            " (cut off: the window ended before the streams did)"
+        } else {
+            ""
+        },
         r.ops_per_s()
     );
     let _ = writeln!(
