@@ -172,12 +172,13 @@ pub(super) fn trylock(t: &Table) -> Verdict {
     let Some(n) = top(t, LIBC) else {
         return Verdict::not_measured("libc-storm did not run above 1 CPU");
     };
-    let (Some(skipped), Some(wait)) = (
-        t.get(LIBC, n, b, PAGES_SKIPPED),
-        t.get(LIBC, n, b, WALK_WAIT_NS_MEAN),
-    ) else {
+    let Some(skipped) = t.get(LIBC, n, b, PAGES_SKIPPED) else {
         return Verdict::not_measured("libc-storm did not run on objrmap:mccracken");
     };
+    // no mean wait when no walk got its lock: every trylock failed, and
+    // none waited
+    let took = t.get(LIBC, n, b, WALK_WAIT_NS_MEAN);
+    let wait = took.unwrap_or(0.0);
     let others = vals(
         t,
         LIBC,
@@ -192,7 +193,9 @@ pub(super) fn trylock(t: &Table) -> Verdict {
         list(&others)
     );
     let holds = skipped > 0.0 && others.iter().all(|(_, w)| wait <= *w);
-    let note = if skipped == 0.0 {
+    let note = if took.is_none() {
+        "no walk got its lock at this size: every i_shared_sem trylock failed, so the walk never waited and reclaim skipped every file page it met".to_string()
+    } else if skipped == 0.0 {
         "no trylock failed: at this size no walk met a held i_shared_sem".to_string()
     } else if !holds {
         "the walk's i_shared_sem trylock never waits, but its anonymous pages' PTE-chain lock (a bit spinlock) does".to_string()

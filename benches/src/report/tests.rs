@@ -245,3 +245,40 @@ fn every_claim_has_a_statement_a_source_and_a_verdict_on_no_rows() {
     // 6 single-CPU history claims and 4 scaling ones (issue 15)
     assert_eq!(CLAIMS.len(), 13);
 }
+
+/// When every walk's trylock failed there is no mean wait (no walk got its
+/// lock): the 2.6.0 trylock claim is still checked, with a wait of 0.
+#[test]
+fn trylock_claim_holds_when_every_trylock_failed() {
+    let libc = "libc-storm";
+    let mut rows = vec![
+        r(libc, 1, "objrmap:mccracken", PAGES_SKIPPED.name, 0.0),
+        r(libc, 64, "objrmap:mccracken", PAGES_SKIPPED.name, 120.0),
+        r(libc, 64, "objrmap:prio", PAGES_SKIPPED.name, 0.0),
+        r(libc, 64, "objrmap:prio", WALK_WAIT_NS_MEAN.name, 900.0),
+    ];
+    let verdict = |rows: &[Row]| {
+        let h = claims::check_all(&Table::new(rows));
+        h.iter()
+            .find(|(c, _)| c.statement.starts_with("2.6.0's trylock"))
+            .unwrap()
+            .1
+            .clone()
+    };
+    let c = verdict(&rows);
+    assert_eq!(c.outcome, Outcome::Reproduced, "{}", c.found);
+    assert!(
+        c.note.contains("every i_shared_sem trylock failed"),
+        "{}",
+        c.note
+    );
+    // a walk that waited longer than the others' does not hold
+    rows.push(r(
+        libc,
+        64,
+        "objrmap:mccracken",
+        WALK_WAIT_NS_MEAN.name,
+        5000.0,
+    ));
+    assert_eq!(verdict(&rows).outcome, Outcome::NotReproduced);
+}
