@@ -300,6 +300,9 @@ impl ReverseMap for AnonVmaRmap {
                     out.vmas_visited += 1;
                     if covers(vid) {
                         push(out, vid);
+                        if out.found_all(core) {
+                            break;
+                        }
                     }
                 }
             }

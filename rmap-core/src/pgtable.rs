@@ -59,6 +59,9 @@ pub struct PageTables {
     level: Vec<u8>,
     free_slots: Vec<u32>,
     live: u64,
+    /// By mm id: the leaf table `ensure` last reached for that mm (a hint:
+    /// checked against the table's level, owner and base before use).
+    leaf_hint: Vec<u32>,
 }
 
 impl PageTables {
@@ -152,6 +155,32 @@ impl PageTables {
         Some(PtePtr(slot * ENTRIES as u32 + idx_at(vaddr, 1) as u32))
     }
 
+    /// [`PageTables::lookup`] of each `(root, vaddr)` of `reqs` (no root:
+    /// no table), appended to `out` in order. The lookups go level by level
+    /// across a batch, so that their loads, independent of each other,
+    /// overlap on the host: a walk of a family's 30,000 VMAs is bound by
+    /// these cache misses, not by its arithmetic. Same results as `lookup`.
+    pub fn lookup_many(&self, reqs: &[(Option<u32>, u64)], out: &mut Vec<Option<PtePtr>>) {
+        const BATCH: usize = 32;
+        for chunk in reqs.chunks(BATCH) {
+            let mut slot = [None::<u32>; BATCH];
+            for (s, &(root, _)) in slot.iter_mut().zip(chunk) {
+                *s = root;
+            }
+            for level in (2..=LEVELS).rev() {
+                for (s, &(_, vaddr)) in slot.iter_mut().zip(chunk) {
+                    if let Some(t) = *s {
+                        let e = self.tables[t as usize][idx_at(vaddr, level)];
+                        *s = (e != 0).then(|| (e - 1) as u32);
+                    }
+                }
+            }
+            out.extend(slot.iter().zip(chunk).map(|(s, &(_, vaddr))| {
+                s.map(|t| PtePtr(t * ENTRIES as u32 + idx_at(vaddr, 1) as u32))
+            }));
+        }
+    }
+
     /// How many tables `ensure` would have to create for `vaddr`.
     pub fn missing(&self, root: u32, vaddr: u64) -> usize {
         let mut slot = root;
@@ -185,7 +214,26 @@ impl PageTables {
                 (e - 1) as u32
             };
         }
+        let m = mm as usize;
+        if self.leaf_hint.len() <= m {
+            self.leaf_hint.resize(m + 1, u32::MAX);
+        }
+        self.leaf_hint[m] = slot;
         PtePtr(slot * ENTRIES as u32 + idx_at(vaddr, 1) as u32)
+    }
+
+    /// The PTE slot of `vaddr` in mm `mm` if the leaf table that `ensure`
+    /// last reached for that mm is live, still the mm's, and covers
+    /// `vaddr`: the answer of `lookup` without reading the upper levels
+    /// (the PTE table of a live mm for an address is unique). `None` says
+    /// nothing: use `lookup`.
+    #[inline]
+    pub fn lookup_hinted(&self, mm: u32, vaddr: u64) -> Option<PtePtr> {
+        let h = *self.leaf_hint.get(mm as usize)?;
+        let s = h as usize;
+        let leaf_base = vaddr & !((1u64 << shift(2)) - 1);
+        (self.level.get(s) == Some(&1) && self.mm[s] == mm && self.base[s] == leaf_base)
+            .then(|| PtePtr(h * ENTRIES as u32 + idx_at(vaddr, 1) as u32))
     }
 
     /// Visit every non-none PTE with address in `[start, end)`, in address
@@ -383,5 +431,50 @@ mod tests {
         assert_eq!(pt.live(), 1);
         pt.free_all(root, &mut freed);
         assert_eq!(pt.live(), 0);
+    }
+
+    /// The batched and the hinted lookups give `lookup`'s answers, and a
+    /// hint is not trusted once its table is freed or another leaf was
+    /// reached.
+    #[test]
+    fn batched_and_hinted_lookups_agree_with_lookup() {
+        let mut pt = PageTables::new();
+        let (a, b) = (pt.new_root(Pfn(1), 3), pt.new_root(Pfn(2), 4));
+        let va = 0x1000_0000_0000u64;
+        let far = va + 5 * PTE_TABLE_SPAN;
+        let mut frames: Vec<Pfn> = (10..30).map(Pfn).collect();
+        let pa = pt.ensure(a, va + 0x3000, &mut frames);
+        assert_eq!(pt.lookup_hinted(3, va + 0x7000), pt.lookup(a, va + 0x7000));
+        assert_eq!(pt.lookup_hinted(3, va + 0x3000), Some(pa));
+        assert_eq!(pt.lookup_hinted(3, far), None, "another leaf");
+        assert_eq!(pt.lookup_hinted(4, va), None, "nothing reached yet");
+        let pb = pt.ensure(b, far, &mut frames);
+        let reqs = [
+            (Some(a), va + 0x3000),
+            (Some(b), far),
+            (Some(a), far),
+            (None, va),
+            (Some(b), va),
+        ];
+        let mut out = vec![Some(PtePtr(0))];
+        pt.lookup_many(&reqs, &mut out);
+        assert_eq!(
+            out,
+            vec![Some(PtePtr(0)), Some(pa), Some(pb), None, None, None]
+        );
+        for &(root, v) in &reqs {
+            let mut one = vec![];
+            pt.lookup_many(&[(root, v)], &mut one);
+            assert_eq!(one[0], root.and_then(|r| pt.lookup(r, v)));
+        }
+        // a second leaf of mm 3 moves its hint; the first is found by lookup
+        let pf = pt.ensure(a, far, &mut frames);
+        assert_eq!(pt.lookup_hinted(3, far), Some(pf));
+        assert_eq!(pt.lookup_hinted(3, va + 0x3000), None);
+        // freed tables are never trusted
+        let mut freed = vec![];
+        pt.free_all(a, &mut freed);
+        assert_eq!(pt.lookup_hinted(3, far), None);
+        assert_eq!(pt.lookup_hinted(4, far), Some(pb));
     }
 }

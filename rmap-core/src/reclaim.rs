@@ -16,12 +16,13 @@ use crate::frame::{LruList, flags as pf};
 use crate::locks::{Acq, LockClass, WorkKind};
 use crate::mem::SWAP_CLUSTER_MAX;
 use crate::nonlinear::NonlinearEra;
+use crate::pgtable::PtePtr;
 use crate::pte::Pte;
 use crate::rmap::{MapAt, ReverseMap};
 use crate::system::Lk;
 use crate::system::System;
-use crate::vma::vmf;
-use crate::walk::{Cand, Walk};
+use crate::vma::{MmId, vmf};
+use crate::walk::Walk;
 
 impl<R: ReverseMap> System<R> {
     /// Try to free `nr` frames; returns how many were freed. The wall time
@@ -229,10 +230,12 @@ impl<R: ReverseMap> System<R> {
     /// the locks the walk holds (released by [`System::end_walk`], which
     /// also counts the walk's cost). `referenced` for page_referenced's
     /// walk.
-    fn run_walk(&mut self, pfn: Pfn, referenced: bool) -> Walk {
+    fn run_walk(&mut self, pfn: Pfn, referenced: bool, until_all_found: bool) -> Walk {
         let mut w = std::mem::take(&mut self.walkbuf);
         w.clear();
         w.referenced = referenced;
+        let mapcount = self.core.frames.get(pfn).mapcount;
+        w.want = (until_all_found && mapcount > 0).then_some((pfn, mapcount));
         self.rmap.walk(&self.core, pfn, &mut w);
         debug_assert!(self.walk_locks.is_empty());
         self.core.locks.mark_walk(true);
@@ -249,7 +252,8 @@ impl<R: ReverseMap> System<R> {
     /// it cost, up to the last one used if the era's walk `stopped` there
     /// (every mapping found), else all of it; under its locks. Then
     /// release them and keep its buffer.
-    fn end_walk(&mut self, w: Walk, used: usize, stopped: bool) {
+    fn end_walk(&mut self, mut w: Walk, used: usize, stopped: bool) {
+        self.record_misses(&mut w);
         let cost = match used.checked_sub(1) {
             Some(last) if stopped => w.cands[last].cost,
             _ => w.cost(),
@@ -269,28 +273,89 @@ impl<R: ReverseMap> System<R> {
         self.walkbuf = w;
     }
 
+    /// The page-table lock a walk takes to check PTE `p` of `mm`, if it
+    /// takes one (`page_referenced` took none in some eras).
+    #[inline]
+    fn walk_ptl(&self, mm: MmId, p: PtePtr, referenced: bool) -> Option<Acq> {
+        let proto = self.core.locks.protocol();
+        (!referenced || proto.referenced_ptl).then(|| {
+            let mut a = Acq::excl(LockClass::Ptl, self.core.ptl(mm, p));
+            a.try_ = proto.walk_ptl_try;
+            a
+        })
+    }
+
+    /// A miss: the lock `ptl` taken, the PTE checked, the lock dropped;
+    /// kept in `w` to be recorded with the walk's other misses in a row.
+    #[inline]
+    fn note_miss(&mut self, w: &mut Walk, ptl: Option<Acq>) {
+        match ptl {
+            Some(a) if w.miss_acq.is_none_or(|m| Acq { inst: a.inst, ..m } == a) => {
+                w.miss_acq = Some(a);
+                w.miss_insts.push(a.inst);
+            }
+            Some(a) => {
+                self.record_misses(w);
+                self.core.probe(a, WorkKind::PteCheck, 1);
+            }
+            None => {
+                self.record_misses(w);
+                w.misses_unlocked += 1;
+            }
+        }
+    }
+
+    /// Consume the candidates from `i` on that [`Walk::found_all`] has
+    /// already found not to map the frame (what `resolve` does with each,
+    /// without asking again); the index of the first other candidate.
+    fn skip_known_misses(&mut self, w: &mut Walk, mut i: usize, referenced: bool) -> usize {
+        while w.known_maps.get(i) == Some(&false) {
+            if let Some(p) = w.known[i] {
+                let ptl = self.walk_ptl(w.cands[i].mm, p, referenced);
+                self.note_miss(w, ptl);
+            }
+            i += 1;
+        }
+        i
+    }
+
+    /// Record the misses `resolve` has kept in `w` (in order, as if each
+    /// had been recorded when met: nothing else is recorded in between).
+    fn record_misses(&mut self, w: &mut Walk) {
+        if w.misses_unlocked > 0 {
+            self.core
+                .work(WorkKind::PteCheck, std::mem::take(&mut w.misses_unlocked));
+        }
+        if let Some(a) = w.miss_acq.take() {
+            self.core.locks.probes(a, &w.miss_insts, WorkKind::PteCheck);
+            w.miss_insts.clear();
+        }
+    }
+
     /// The PTE of a walk candidate if it maps `pfn`, with its VMA; the
     /// page-table lock of the candidate's PTE is taken (recorded) as the
     /// era's walk takes it, and returned with it.
-    fn resolve(&mut self, pfn: Pfn, c: &Cand, referenced: bool) -> (Option<MapAt>, Lk) {
-        let Some(m) = self.core.mms.get(c.mm.0 as usize).and_then(|m| m.as_ref()) else {
+    fn resolve(
+        &mut self,
+        pfn: Pfn,
+        w: &mut Walk,
+        i: usize,
+        referenced: bool,
+    ) -> (Option<MapAt>, Lk) {
+        let c = w.cands[i];
+        let Some(p) = self.core.cand_pte(w, i) else {
             return (None, Lk::NONE);
         };
-        let Some(p) = c.pte.or_else(|| self.core.pt.lookup(m.root, c.addr)) else {
+        let known_miss = w.known_maps.get(i) == Some(&false);
+        debug_assert!(!known_miss || self.core.pt.get(p).pfn() != Some(pfn));
+        let ptl = self.walk_ptl(c.mm, p, referenced);
+        if known_miss || self.core.pt.get(p).pfn() != Some(pfn) {
+            self.note_miss(w, ptl);
             return (None, Lk::NONE);
-        };
-        let proto = self.core.locks.protocol();
-        let lk = if referenced && !proto.referenced_ptl {
-            Lk::NONE
-        } else {
-            let mut a = Acq::excl(LockClass::Ptl, self.core.ptl(c.mm, p));
-            a.try_ = proto.walk_ptl_try;
-            self.core.lock(a)
-        };
-        self.core.work(WorkKind::PteCheck, 1);
-        if self.core.pt.get(p).pfn() != Some(pfn) {
-            return (None, lk);
         }
+        self.record_misses(w);
+        let lk = ptl.map_or(Lk::NONE, |a| self.core.lock(a));
+        self.core.work(WorkKind::PteCheck, 1);
         let vma = c.vma.or_else(|| self.core.find_vma(c.mm, c.addr));
         let at = vma.map(|vma| MapAt {
             mm: c.mm,
@@ -308,12 +373,22 @@ impl<R: ReverseMap> System<R> {
     /// 2.6.7 on); a mapping the walk does not report (a nonlinear VMA in
     /// 2.6.7-3.19) keeps it from stopping.
     pub fn page_referenced(&mut self, pfn: Pfn) -> u32 {
-        let w = self.run_walk(pfn, true);
+        let mut w = self.run_walk(pfn, true, true);
         let mut left = self.core.frames.get(pfn).mapcount;
         let (mut refs, mut used, mut stopped) = (0, 0, false);
-        for c in &w.cands {
+        let mut i = 0;
+        while i < w.cands.len() {
+            if left > 0 {
+                let next = self.skip_known_misses(&mut w, i, true);
+                used += next - i;
+                i = next;
+                if i == w.cands.len() {
+                    break;
+                }
+            }
             used += 1;
-            let (at, lk) = self.resolve(pfn, c, true);
+            let (at, lk) = self.resolve(pfn, &mut w, i, true);
+            i += 1;
             if let Some(at) = at {
                 self.core.walk_stats.hits += 1;
                 left = left.saturating_sub(1);
@@ -337,10 +412,10 @@ impl<R: ReverseMap> System<R> {
     /// stops early; in the 2.6.7-3.19 eras it does not count nonlinear
     /// mappings).
     pub fn page_mapped_count(&mut self, pfn: Pfn) -> u32 {
-        let w = self.run_walk(pfn, false);
+        let mut w = self.run_walk(pfn, false, false);
         let mut n = 0;
-        for c in &w.cands {
-            let (at, lk) = self.resolve(pfn, c, false);
+        for i in 0..w.cands.len() {
+            let (at, lk) = self.resolve(pfn, &mut w, i, false);
             if at.is_some() {
                 self.core.walk_stats.hits += 1;
                 n += 1;
@@ -360,14 +435,22 @@ impl<R: ReverseMap> System<R> {
     /// still mapped after the walk goes on to the nonlinear VMAs' cluster
     /// scan ([`crate::nonlinear`]).
     pub fn try_to_unmap(&mut self, pfn: Pfn) {
-        let w = self.run_walk(pfn, false);
+        let mut w = self.run_walk(pfn, false, true);
         let mut used = 0;
-        for c in &w.cands {
+        let mut i = 0;
+        while i < w.cands.len() {
             if w.stops && self.core.frames.get(pfn).mapcount == 0 {
                 break;
             }
+            let next = self.skip_known_misses(&mut w, i, false);
+            used += next - i;
+            i = next;
+            if i == w.cands.len() {
+                break;
+            }
             used += 1;
-            let (at, lk) = self.resolve(pfn, c, false);
+            let (at, lk) = self.resolve(pfn, &mut w, i, false);
+            i += 1;
             let Some(at) = at else {
                 self.core.unlock(lk);
                 continue;

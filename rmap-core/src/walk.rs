@@ -15,7 +15,14 @@
 //! `try_to_unmap`'s "page no longer mapped" test, 2.6.7 on), the core
 //! consumes candidates only until then and counts only the cost spent up to
 //! the last one it consumed; otherwise it consumes them all and counts the
-//! whole walk.
+//! whole walk. A backend whose list is long may ask [`Walk::found_all`]
+//! after each push and end there: it reports the same, and the host does
+//! not build candidates the core would never consume.
+//!
+//! Host speed, not the model: the core reads candidates' page tables a
+//! batch at a time (their cache misses overlap) and records a run of
+//! misses in one call; the recorded events and work are those of one
+//! candidate after another.
 //!
 //! The shared walks live here as methods of [`Core`], for any backend:
 //! [`Core::scan_walk`] (no reverse map: every page table of every mm, the
@@ -75,6 +82,26 @@ pub struct Walk {
     /// consumes every candidate (the PTE-chain era, whose chain holds
     /// exactly the mappings, and McCracken's objrmap, which never stopped).
     pub stops: bool,
+    /// The core's page-table lookups of candidates `ptes_from..` (a batch
+    /// ahead of the candidate it consumes; see [`Core::cand_pte`]).
+    pub(crate) ptes: Vec<Option<PtePtr>>,
+    pub(crate) ptes_from: usize,
+    /// Set by the core for a walk it consumes only until every mapping is
+    /// found: the frame, and how many mappings are still to be found among
+    /// the candidates pushed (see [`Walk::found_all`]).
+    pub(crate) want: Option<(Pfn, u32)>,
+    /// The PTE slots of candidates `0..known.len()`, as
+    /// [`Walk::found_all`] checked them (what [`Core::cand_pte`] answers).
+    pub(crate) known: Vec<Option<PtePtr>>,
+    /// Whether each of those PTEs mapped the frame when checked (a walk
+    /// changes only the PTEs it has consumed, so it still does).
+    pub(crate) known_maps: Vec<bool>,
+    /// Misses the core has not recorded yet (see `System::record_misses`):
+    /// the page-table lock each probed (all alike but for the instance),
+    /// and how many were checked without a lock.
+    pub(crate) miss_acq: Option<Acq>,
+    pub(crate) miss_insts: Vec<u64>,
+    pub(crate) misses_unlocked: u64,
 }
 
 impl Walk {
@@ -85,6 +112,14 @@ impl Walk {
         self.chain_blocks = 0;
         self.holds.clear();
         self.stops = false;
+        self.ptes.clear();
+        self.ptes_from = 0;
+        self.want = None;
+        self.known.clear();
+        self.known_maps.clear();
+        self.miss_acq = None;
+        self.miss_insts.clear();
+        self.misses_unlocked = 0;
     }
     /// Report a candidate: the PTE of `addr` in `mm` may map the frame.
     /// It carries the walk's cost so far, so count the visit that found it
@@ -109,6 +144,48 @@ impl Walk {
             chain_blocks: self.chain_blocks,
         }
     }
+    /// Whether the walk may end at the candidates it has pushed so far: it
+    /// [`Walk::stops`], the core consumes this walk only until it has found
+    /// every mapping of the frame (`page_referenced`, `try_to_unmap`), and
+    /// they include the last of them; the candidates after that one are
+    /// dropped. Ending there reports exactly what the core would consume,
+    /// and saves the host the rest of a long list (a family's 30,000 VMAs
+    /// searched for a page's one mapping). A walk that never asks reports
+    /// the same. The candidates are checked [`CHECK_BATCH`] at a time, so
+    /// that their page-table reads overlap. Precondition: the candidates
+    /// name their VMA (the core counts a mapping where the PTE maps the
+    /// frame and the VMA is known).
+    pub fn found_all(&mut self, core: &Core) -> bool {
+        if !self.stops || self.want.is_none() || self.cands.len() - self.known.len() < CHECK_BATCH {
+            return false;
+        }
+        self.check_pending(core)
+    }
+
+    /// Check the candidates not yet checked; true (and the candidates
+    /// after it dropped) when one of them maps the last wanted mapping.
+    fn check_pending(&mut self, core: &Core) -> bool {
+        let Some((pfn, left)) = self.want.as_mut() else {
+            return false;
+        };
+        let from = self.known.len();
+        core.pte_slots(&self.cands[from..], &mut self.known);
+        for (p, c) in self.known[from..].iter().zip(&self.cands[from..]) {
+            let maps = p.is_some_and(|p| core.pt.get(p).pfn() == Some(*pfn));
+            debug_assert!(!maps || c.vma.is_some(), "a candidate without its VMA");
+            self.known_maps.push(maps);
+            if maps {
+                *left -= 1;
+                if *left == 0 {
+                    let n = self.known_maps.len();
+                    self.cands.truncate(n);
+                    self.known.truncate(n);
+                    return true;
+                }
+            }
+        }
+        false
+    }
     /// The walk holds `a` around its traversal.
     #[inline]
     pub fn hold(&mut self, a: Acq) {
@@ -125,7 +202,86 @@ pub struct WalkStats {
     pub hits: u64,
 }
 
+/// How many candidates' page tables [`Core::cand_pte`] looks up at once.
+const LOOKAHEAD: usize = 64;
+/// How many candidates [`Walk::found_all`] checks at once.
+const CHECK_BATCH: usize = 32;
+
 impl Core {
+    /// The PTE slot of candidate `i` of `w`: the backend's (if its mm is
+    /// live), else the page table's if it has the table (`None` also when
+    /// the mm is gone). Call with `i` rising through one walk: the lookups
+    /// are done [`LOOKAHEAD`] candidates at a time ([`Core::look_ahead`]).
+    /// A walk changes PTEs, never tables, so a batch stays valid while it
+    /// is consumed (debug builds check each answer against a plain
+    /// lookup).
+    pub(crate) fn cand_pte(&self, w: &mut Walk, i: usize) -> Option<PtePtr> {
+        let c = w.cands[i];
+        let live = || self.mms.get(c.mm.0 as usize).and_then(|m| m.as_ref());
+        let p = if let Some(&p) = w.known.get(i) {
+            p
+        } else if c.pte.is_some() {
+            return c.pte.filter(|_| live().is_some());
+        } else {
+            if i < w.ptes_from || i >= w.ptes_from + w.ptes.len() {
+                self.look_ahead(w, i);
+            }
+            w.ptes[i - w.ptes_from]
+        };
+        debug_assert_eq!(
+            p,
+            live().and_then(|m| c.pte.or_else(|| self.pt.lookup(m.root, c.addr))),
+            "a batched or hinted lookup went stale"
+        );
+        p
+    }
+
+    /// Look up the PTE slots of candidates `i..i + LOOKAHEAD` into
+    /// `w.ptes` ([`Core::pte_slots`]).
+    fn look_ahead(&self, w: &mut Walk, i: usize) {
+        let end = (i + LOOKAHEAD).min(w.cands.len());
+        w.ptes.clear();
+        w.ptes_from = i;
+        self.pte_slots(&w.cands[i..end], &mut w.ptes);
+    }
+
+    /// Append the PTE slot of each candidate of `cands` to `out` (as
+    /// [`Core::cand_pte`] answers: the backend's if its mm is live, else the
+    /// page table's): by the mm's last-reached PTE table where it covers the
+    /// address ([`crate::pgtable::PageTables::lookup_hinted`]), the others
+    /// together level by level ([`crate::pgtable::PageTables::lookup_many`]);
+    /// then read each PTE found once. Host speed only: the loads of a batch
+    /// are independent, so their cache misses overlap instead of coming one
+    /// per candidate (a walk of a family of 30,000 processes is bound by
+    /// them).
+    fn pte_slots(&self, cands: &[Cand], out: &mut Vec<Option<PtePtr>>) {
+        let base = out.len();
+        let mut reqs = Vec::new();
+        let mut at = Vec::new();
+        for (k, c) in cands.iter().enumerate() {
+            let live = || self.mms.get(c.mm.0 as usize).and_then(|m| m.as_ref());
+            let p = match c.pte {
+                Some(p) => live().map(|_| p),
+                None => self.pt.lookup_hinted(c.mm.0, c.addr),
+            };
+            out.push(p);
+            if p.is_none() && c.pte.is_none() {
+                reqs.push((live().map(|m| m.root), c.addr));
+                at.push(base + k);
+            }
+        }
+        if !reqs.is_empty() {
+            let mut found = Vec::with_capacity(reqs.len());
+            self.pt.lookup_many(&reqs, &mut found);
+            for (k, p) in at.into_iter().zip(found) {
+                out[k] = p;
+            }
+        }
+        for p in out[base..].iter().flatten() {
+            std::hint::black_box(self.pt.get(*p));
+        }
+    }
+
     /// The `scan` walk: examine every present PTE of every mm.
     pub fn scan_walk(&self, pfn: Pfn, out: &mut Walk) {
         for mm in self.mm_ids() {

@@ -45,7 +45,7 @@ use rmap_core::locks::{CLASSES, LockClass};
 
 use crate::costs::{Costs, LOCK_KINDS, PS_PER_NS, Time};
 use crate::lockq::{LockTable, Waiter};
-use crate::script::{Key, Script, Step, class_of, flag};
+use crate::script::{Key, Probes, Script, Step, class_of, flag};
 
 /// What a CPU does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -556,12 +556,14 @@ impl<S: Source> Sim<'_, S> {
     /// Returns the run's time.
     fn probes(&mut self, c: usize, s: Step) -> Time {
         let run = &self.cpus[c].script.runs[s.release_at as usize];
-        let fails = run
-            .ids
-            .iter()
-            .filter(|&&id| self.locks.busy(s.key | id as u64))
-            .count() as u64;
-        let (n, inner_all) = (run.ids.len() as u64, run.inner);
+        let fails = match &run.ids {
+            Probes::List(ids) => ids
+                .iter()
+                .filter(|&&id| self.locks.busy(s.key | id as u64))
+                .count() as u64,
+            set => self.locks.busy_ids(s.key).map(|id| set.count(id)).sum(),
+        };
+        let (n, inner_all) = (run.ids.len(), run.inner);
         let lc = self.costs.lock[s.kind as usize];
         let class = class_of(s.key);
         let ok = n - fails;

@@ -158,6 +158,15 @@ impl LockTable {
             .unwrap_or_default()
     }
 
+    /// The low 32 bits of each busy key whose other bits are `prefix`'s
+    /// (whose low 32 bits are zero), in no particular order.
+    pub fn busy_ids(&self, prefix: Key) -> impl Iterator<Item = u32> + '_ {
+        self.map
+            .keys()
+            .filter(move |&&k| k & !0xffff_ffff == prefix)
+            .map(|&k| k as u32)
+    }
+
     /// Instances held or waited for now.
     pub fn len(&self) -> usize {
         self.map.len()
@@ -177,6 +186,21 @@ mod tests {
             shared,
             since: 0,
         }
+    }
+
+    #[test]
+    fn busy_ids_are_the_held_or_waited_keys_under_a_prefix() {
+        let mut t = LockTable::default();
+        let hi = 7u64 << 56;
+        for k in [hi | 3, hi | 9, (6u64 << 56) | 3, hi | (1 << 32) | 4] {
+            assert!(t.try_take(k, false));
+        }
+        let mut got: Vec<u32> = t.busy_ids(hi).collect();
+        got.sort_unstable();
+        assert_eq!(got, [3, 9]);
+        let mut g = Vec::new();
+        t.release(hi | 3, false, &mut g);
+        assert_eq!(t.busy_ids(hi).collect::<Vec<_>>(), [9]);
     }
 
     #[test]

@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use rmap_core::locks::{
-    Acq, CLASSES, EventSink, LockClass, LockEvent, LockKind, LockProtocol, Mode, WorkVec,
+    Acq, CLASSES, EventSink, LockClass, LockEvent, LockKind, LockProtocol, Mode, WorkKind, WorkVec,
+    each_probe,
 };
 
 use crate::costs::{Costs, Time};
@@ -57,17 +58,93 @@ pub const RUN_MIN: usize = 8;
 
 /// A run of probes: a walk's trylocks of one page-table lock after another
 /// (2.5 to 2.6.8's `try_to_unmap_one` and `page_referenced_one`), each
-/// taken and released with a PTE check between. Kept as one step whose
-/// instances are a shared list ([`Interner`]): the walks of one family
-/// probe the same list again and again, so a walk of 30,000 VMAs costs a
-/// pointer in the script, not two steps per VMA.
+/// taken and released with a PTE check between. Kept as one step, not two
+/// steps per VMA: the engine needs only how many probes meet a busy
+/// instance ([`Probes`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Run {
     /// The work inside the run: under each lock and between the probes.
     pub inner: Time,
     /// The instances are `hi | id` for each id.
     pub hi: u64,
-    pub ids: Arc<[u32]>,
+    pub ids: Probes,
+}
+
+/// The ids a run probes, each as often as it is probed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probes {
+    /// In walk order, as a list shared with equal lists ([`Interner`]).
+    List(Arc<[u32]>),
+    /// A long run as a set: bit `id` of `bits` for the first probe of each
+    /// id, and `again` (sorted) for each further one. Every VMA of a family
+    /// of 30,000 processes costs the script a bit (4 KB per walk, not
+    /// 120 KB: a thousand CPUs each in such a reclaim hold thousands of
+    /// walks at once), and the engine counts the busy ones through the few
+    /// held instances rather than each id ([`Probes::count`]).
+    Set {
+        bits: Box<[u64]>,
+        again: Box<[u32]>,
+        n: u64,
+    },
+}
+
+/// Runs at least this long are kept as a [`Probes::Set`] when that is the
+/// smaller form.
+const SET_MIN: usize = 256;
+
+impl Probes {
+    /// The form of `ids` that takes less memory.
+    fn of(ids: &[u32], lists: &mut Interner) -> Probes {
+        let max = ids.iter().copied().max().unwrap_or(0) as usize;
+        let words = max / 64 + 1;
+        if ids.len() < SET_MIN || words * 8 >= ids.len() * 4 {
+            return Probes::List(lists.intern(ids));
+        }
+        let mut bits = vec![0u64; words];
+        let mut again = Vec::new();
+        for &id in ids {
+            let (w, b) = (id as usize / 64, 1u64 << (id % 64));
+            if bits[w] & b != 0 {
+                again.push(id);
+            }
+            bits[w] |= b;
+        }
+        again.sort_unstable();
+        Probes::Set {
+            bits: bits.into(),
+            again: again.into(),
+            n: ids.len() as u64,
+        }
+    }
+
+    /// How many probes the run makes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Probes::List(l) => l.len() as u64,
+            Probes::Set { n, .. } => *n,
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many of the probes are of `id`.
+    pub fn count(&self, id: u32) -> u64 {
+        match self {
+            Probes::List(l) => l.iter().filter(|&&x| x == id).count() as u64,
+            Probes::Set { bits, again, .. } => {
+                let first = bits
+                    .get(id as usize / 64)
+                    .is_some_and(|w| w & (1 << (id % 64)) != 0);
+                if !first {
+                    return 0;
+                }
+                let lo = again.partition_point(|&x| x < id);
+                let hi = again.partition_point(|&x| x <= id);
+                1 + (hi - lo) as u64
+            }
+        }
+    }
 }
 
 /// The last few probe lists seen, so that equal lists are shared.
@@ -345,33 +422,38 @@ impl Builder {
         };
         if let Some(a) = self.pending.take() {
             if !e.acquire && e.acq.class == a.acq.class && e.acq.inst == a.acq.inst {
-                let hi = a.acq.inst & !0xffff_ffff;
-                if !self.ids.is_empty() && hi != self.run_hi {
-                    self.flush_run();
-                }
-                self.run_hi = hi;
-                self.ids.push(a.acq.inst as u32);
-                if self.pairs.len() < RUN_MIN {
-                    self.pairs.push((a, *e));
-                }
-                self.run_last = e.work;
-                return;
+                return self.append_probe(&a, e);
             }
             self.flush_run();
             self.emit(&a);
         }
-        if self.walk_depth > 0
-            && e.acquire
-            && e.acq.try_
-            && e.acq.class == LockClass::Ptl
-            && !e.walk
-        {
+        if self.starts_probe(e) {
             self.pending = Some(*e);
             return;
         }
         self.flush_run();
         let _ = kind;
         self.emit(e);
+    }
+
+    /// Whether `e` may begin a probe: a page-table-lock trylock inside a
+    /// walk.
+    fn starts_probe(&self, e: &LockEvent) -> bool {
+        self.walk_depth > 0 && e.acquire && e.acq.try_ && e.acq.class == LockClass::Ptl && !e.walk
+    }
+
+    /// The probe `a`, released by `r`, joins the current run.
+    fn append_probe(&mut self, a: &LockEvent, r: &LockEvent) {
+        let hi = a.acq.inst & !0xffff_ffff;
+        if !self.ids.is_empty() && hi != self.run_hi {
+            self.flush_run();
+        }
+        self.run_hi = hi;
+        self.ids.push(a.acq.inst as u32);
+        if self.pairs.len() < RUN_MIN {
+            self.pairs.push((*a, *r));
+        }
+        self.run_last = r.work;
     }
 
     /// One plain step.
@@ -413,7 +495,7 @@ impl Builder {
             let before = self.price(&a.work, &self.prev);
             let inner = self.price(&self.run_last, &a.work);
             self.prev = self.run_last;
-            let ids = self.lists.intern(&self.ids);
+            let ids = Probes::of(&self.ids, &mut self.lists);
             self.script.runs.push(Run {
                 inner,
                 hi: self.run_hi,
@@ -452,6 +534,41 @@ impl EventSink for Builder {
     fn event(&mut self, e: &LockEvent) {
         self.push(e);
     }
+    fn probes(&mut self, first: &LockEvent, insts: &[u64], kind: WorkKind) {
+        if !(self.pending.is_none()
+            && self.kinds.kinds[first.acq.class as usize].is_some()
+            && self.starts_probe(first))
+        {
+            return each_probe(first, insts, kind, |a, r| self.probe(a, r));
+        }
+        // as `append_probe` each, without making the events where only the
+        // id is kept (a long run of one lock class and id space)
+        let mut a = *first;
+        for &inst in insts {
+            a.acq.inst = inst;
+            if self.pairs.len() < RUN_MIN || inst & !0xffff_ffff != self.run_hi {
+                let mut r = a;
+                r.acquire = false;
+                r.work[kind as usize] += 1;
+                self.append_probe(&a, &r);
+            } else {
+                self.ids.push(inst as u32);
+            }
+            a.work[kind as usize] += 1;
+        }
+        self.run_last = a.work;
+    }
+    fn probe(&mut self, a: &LockEvent, r: &LockEvent) {
+        if self.pending.is_none()
+            && self.kinds.kinds[a.acq.class as usize].is_some()
+            && self.starts_probe(a)
+        {
+            self.append_probe(a, r);
+        } else {
+            self.push(a);
+            self.push(r);
+        }
+    }
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
     }
@@ -460,7 +577,7 @@ impl EventSink for Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rmap_core::locks::{WORK_KINDS, WorkKind};
+    use rmap_core::locks::WORK_KINDS;
 
     #[test]
     fn builds_prices_and_links() {
@@ -503,6 +620,75 @@ mod tests {
         assert_eq!(s.steps[2].before, costs.work[WorkKind::PteCheck as usize]);
         assert_eq!(s.tail, 5 * costs.work[WorkKind::PteZap as usize]);
         assert_eq!(class_of(s.steps[0].key), LockClass::AnonVma as usize);
+    }
+
+    /// A long run of probes (ids with repeats) inside a walk lock: fed as
+    /// pairs or event by event, the same script; kept as a set that
+    /// counts each id as often as it was probed.
+    #[test]
+    fn probe_runs_as_pairs_or_events_and_as_a_set() {
+        let costs = Costs::default_table();
+        let kinds = Kinds::of(&rmap_core::locks::era::V2_6_7);
+        let walk = Acq::excl(LockClass::AnonVma, 3);
+        let ids: Vec<u64> = (0..600).map(|i| (i * 7) % 500).collect();
+        let mut w = [0; WORK_KINDS];
+        let ev = |acq: Acq, acquire: bool, w: WorkVec| LockEvent {
+            acq,
+            acquire,
+            work: w,
+            walk: acq.class == LockClass::AnonVma,
+        };
+        let mut events = vec![ev(walk, true, w)];
+        let mut pairs = Vec::new();
+        for &id in &ids {
+            let p = Acq::excl(LockClass::Ptl, id).try_lock();
+            let a = ev(p, true, w);
+            w[WorkKind::PteCheck as usize] += 1;
+            let r = ev(p, false, w);
+            events.extend([a, r]);
+            pairs.push((a, r));
+        }
+        let end = ev(walk, false, w);
+        events.push(end);
+        let by_events = {
+            let mut s = Script::default();
+            s.build(&events, &w, &costs, &kinds, &mut Interner::default());
+            s
+        };
+        let by_pairs = {
+            let mut b = Builder::new(costs.clone(), kinds);
+            b.push(&events[0]);
+            for (a, r) in &pairs {
+                EventSink::probe(&mut b, a, r);
+            }
+            b.push(&end);
+            let mut s = Script::default();
+            b.finish(&w, &mut s);
+            s
+        };
+        let by_bulk = {
+            let mut b = Builder::new(costs.clone(), kinds);
+            b.push(&events[0]);
+            EventSink::probes(&mut b, &pairs[0].0, &ids, WorkKind::PteCheck);
+            b.push(&end);
+            let mut s = Script::default();
+            b.finish(&w, &mut s);
+            s
+        };
+        assert_eq!(by_events, by_pairs);
+        assert_eq!(by_events, by_bulk);
+        assert_eq!(by_events.steps.len(), 3);
+        let run = &by_events.runs[0];
+        assert!(matches!(run.ids, Probes::Set { .. }), "{:?}", run.ids);
+        assert_eq!(run.ids.len(), 600);
+        for id in [0u32, 7, 499, 500, 1000] {
+            let want = ids.iter().filter(|&&x| x == id as u64).count() as u64;
+            assert_eq!(run.ids.count(id), want, "id {id}");
+        }
+        // a short run stays a list, with the same counts
+        let short = Probes::of(&[4, 9, 4], &mut Interner::default());
+        assert!(matches!(short, Probes::List(_)));
+        assert_eq!((short.count(4), short.count(9), short.len()), (2, 1, 3));
     }
 
     #[test]

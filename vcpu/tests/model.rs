@@ -6,7 +6,7 @@ use rmap_traces::scenario::scaling::Workload;
 use rmap_vcpu::Costs;
 use rmap_vcpu::engine::Source;
 use rmap_vcpu::model::ModelSource;
-use rmap_vcpu::script::{Script, flag};
+use rmap_vcpu::script::{Probes, Script, flag};
 
 const BASE: u64 = 0x1000_0000_0000;
 
@@ -71,15 +71,21 @@ fn a_family_wide_walk_is_one_probe_run_per_walk() {
     // it has found every mapping of the page (2.6.7's walks stop when the
     // mapcount reaches zero): a page only one child maps is found halfway
     // down on average
-    let probes: usize = s.runs.iter().map(|r| r.ids.len()).sum();
+    let probes: u64 = s.runs.iter().map(|r| r.ids.len()).sum();
     assert!(
-        probes >= 90 * walks / 2, // two walk locks per walk (page_map_lock, anon_vma)
+        probes >= 90 * walks as u64 / 2, // two walk locks per walk (page_map_lock, anon_vma)
         "{probes} probes, {} steps, {walks} walks",
         s.steps.len()
     );
-    // the walks share their lists
-    let distinct: std::collections::BTreeSet<*const u32> =
-        s.runs.iter().map(|r| r.ids.as_ptr()).collect();
+    // the walks share their lists (runs this short are lists)
+    let distinct: std::collections::BTreeSet<*const u32> = s
+        .runs
+        .iter()
+        .map(|r| match &r.ids {
+            Probes::List(l) => l.as_ptr(),
+            Probes::Set { .. } => panic!("a run of {} probes as a set", r.ids.len()),
+        })
+        .collect();
     assert!(
         distinct.len() * 10 < s.runs.len(),
         "{} lists",
