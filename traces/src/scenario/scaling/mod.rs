@@ -70,7 +70,7 @@ const KEY: &[Metric] = &[
 /// The CPU counts of the scaling scenarios. The full sweep stops at 256:
 /// the designs with one list per family (`andrea-2.6.7`, `rmap40-2.6.7`)
 /// walk every process's VMA per page, so aim7's model work grows with the
-/// square of the CPUs (about 30 s of host time at 256, 10 minutes at 1024
+/// square of the CPUs (about 30 s of host time at 256, 10 to 12 minutes at 1024
 /// on a 2-core host). 1024 runs with `--sizes 1024` or `rmap-bench vcpu
 /// SCENARIO --cpus 1024` (about 3 s for the chain-era presets).
 const QUICK: &[u64] = &[1, 4, 16];
