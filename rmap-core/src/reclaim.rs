@@ -289,28 +289,40 @@ impl<R: ReverseMap> System<R> {
     /// kept in `w` to be recorded with the walk's other misses in a row.
     #[inline]
     fn note_miss(&mut self, w: &mut Walk, ptl: Option<Acq>) {
+        // a run holds probes of one lock (but for the instance), after
+        // the unlocked checks before it
+        let same_run = |m: Acq, a: Acq| Acq { inst: a.inst, ..m } == a;
         match ptl {
-            Some(a) if w.miss_acq.is_none_or(|m| Acq { inst: a.inst, ..m } == a) => {
+            Some(a) => {
+                if w.miss_acq.is_some_and(|m| !same_run(m, a)) {
+                    self.record_misses(w);
+                }
                 w.miss_acq = Some(a);
                 w.miss_insts.push(a.inst);
             }
-            Some(a) => {
-                self.record_misses(w);
-                self.core.probe(a, WorkKind::PteCheck, 1);
-            }
             None => {
-                self.record_misses(w);
+                if w.miss_acq.is_some() {
+                    self.record_misses(w);
+                }
                 w.misses_unlocked += 1;
             }
         }
     }
 
     /// Consume the candidates from `i` on that [`Walk::found_all`] has
-    /// already found not to map the frame (what `resolve` does with each,
-    /// without asking again); the index of the first other candidate.
-    fn skip_known_misses(&mut self, w: &mut Walk, mut i: usize, referenced: bool) -> usize {
+    /// already found not to map the frame (what `resolve` does with a
+    /// miss, without reading the PTE again); the index of the first other
+    /// candidate.
+    fn skip_known_misses(
+        &mut self,
+        pfn: Pfn,
+        w: &mut Walk,
+        mut i: usize,
+        referenced: bool,
+    ) -> usize {
         while w.known_maps.get(i) == Some(&false) {
             if let Some(p) = w.known[i] {
+                debug_assert!(self.core.pt.get(p).pfn() != Some(pfn));
                 let ptl = self.walk_ptl(w.cands[i].mm, p, referenced);
                 self.note_miss(w, ptl);
             }
@@ -327,7 +339,9 @@ impl<R: ReverseMap> System<R> {
                 .work(WorkKind::PteCheck, std::mem::take(&mut w.misses_unlocked));
         }
         if let Some(a) = w.miss_acq.take() {
-            self.core.locks.probes(a, &w.miss_insts, WorkKind::PteCheck);
+            self.core
+                .locks
+                .probes(a, &w.miss_insts, WorkKind::PteCheck, 1);
             w.miss_insts.clear();
         }
     }
@@ -346,10 +360,8 @@ impl<R: ReverseMap> System<R> {
         let Some(p) = self.core.cand_pte(w, i) else {
             return (None, Lk::NONE);
         };
-        let known_miss = w.known_maps.get(i) == Some(&false);
-        debug_assert!(!known_miss || self.core.pt.get(p).pfn() != Some(pfn));
         let ptl = self.walk_ptl(c.mm, p, referenced);
-        if known_miss || self.core.pt.get(p).pfn() != Some(pfn) {
+        if self.core.pt.get(p).pfn() != Some(pfn) {
             self.note_miss(w, ptl);
             return (None, Lk::NONE);
         }
@@ -378,13 +390,12 @@ impl<R: ReverseMap> System<R> {
         let (mut refs, mut used, mut stopped) = (0, 0, false);
         let mut i = 0;
         while i < w.cands.len() {
-            if left > 0 {
-                let next = self.skip_known_misses(&mut w, i, true);
-                used += next - i;
-                i = next;
-                if i == w.cands.len() {
-                    break;
-                }
+            // the misses found already, then one candidate
+            let next = self.skip_known_misses(pfn, &mut w, i, true);
+            used += next - i;
+            i = next;
+            if i == w.cands.len() {
+                break;
             }
             used += 1;
             let (at, lk) = self.resolve(pfn, &mut w, i, true);
@@ -442,7 +453,7 @@ impl<R: ReverseMap> System<R> {
             if w.stops && self.core.frames.get(pfn).mapcount == 0 {
                 break;
             }
-            let next = self.skip_known_misses(&mut w, i, false);
+            let next = self.skip_known_misses(pfn, &mut w, i, false);
             used += next - i;
             i = next;
             if i == w.cands.len() {

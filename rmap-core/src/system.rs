@@ -282,12 +282,6 @@ impl Core {
     pub fn work(&mut self, kind: WorkKind, n: u64) {
         self.locks.work(kind, n);
     }
-    /// Record taking `a`, `n` units of `kind` under it, and its release
-    /// ([`crate::locks::LockRecorder::probe`]).
-    #[inline]
-    pub fn probe(&mut self, a: Acq, kind: WorkKind, n: u64) {
-        self.locks.probe(a, kind, n);
-    }
     /// The page-table lock instance that guards PTE `p` of `mm`: the
     /// table's own lock with split page-table locks, else the mm's
     /// `page_table_lock`.

@@ -407,28 +407,27 @@ pub struct LockEvent {
 pub trait EventSink: std::any::Any + Send + Sync + std::fmt::Debug {
     /// One acquisition or release, in order.
     fn event(&mut self, e: &LockEvent);
-    /// An acquisition and its release with only work between them
-    /// ([`LockRecorder::probe`]): the same as the two events in order.
-    fn probe(&mut self, acquire: &LockEvent, release: &LockEvent) {
-        self.event(acquire);
-        self.event(release);
-    }
-    /// Probes of `first`'s lock at each instance of `insts` in turn, one
-    /// unit of `kind` under each ([`LockRecorder::probes`]); `first` is
-    /// the first acquisition. The same as their [`EventSink::probe`]s.
-    fn probes(&mut self, first: &LockEvent, insts: &[u64], kind: WorkKind) {
-        each_probe(first, insts, kind, |a, r| self.probe(a, r));
+    /// Probes of `first`'s lock at each instance of `insts` in turn, `n`
+    /// units of `kind` under each ([`LockRecorder::probes`]); `first` is
+    /// the first acquisition. The same as their events ([`each_probe`]) in
+    /// order.
+    fn probes(&mut self, first: &LockEvent, insts: &[u64], kind: WorkKind, n: u64) {
+        each_probe(first, insts, kind, n, |a, r| {
+            self.event(a);
+            self.event(r);
+        });
     }
     /// For the owner to get its sink back.
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
 }
 
 /// The acquisition and release events of probes of `first`'s lock at each
-/// of `insts`, one unit of `kind` under each, in order.
+/// of `insts`, `n` units of `kind` under each, in order.
 pub fn each_probe(
     first: &LockEvent,
     insts: &[u64],
     kind: WorkKind,
+    n: u64,
     mut f: impl FnMut(&LockEvent, &LockEvent),
 ) {
     let mut a = *first;
@@ -436,7 +435,7 @@ pub fn each_probe(
         a.acq.inst = inst;
         let mut r = a;
         r.acquire = false;
-        r.work[kind as usize] += 1;
+        r.work[kind as usize] += n;
         f(&a, &r);
         a.work = r.work;
     }
@@ -551,58 +550,32 @@ impl LockRecorder {
 
     /// Record `acq`, `n` units of `kind` done under it, and its release:
     /// exactly what [`LockRecorder::acquire`], [`LockRecorder::work`] and
-    /// [`LockRecorder::release`] record in that order, in one call (a
-    /// reclaim walk probes one page-table lock per VMA it visits: tens of
-    /// thousands per walk in a large fork family).
-    #[inline]
+    /// [`LockRecorder::release`] record in that order.
     pub fn probe(&mut self, acq: Acq, kind: WorkKind, n: u64) {
-        let rank = match self.recording {
-            LockRecording::Off => u8::MAX,
-            _ => self.rank[acq.class as usize],
-        };
-        if rank == u8::MAX {
-            return self.work(kind, n);
-        }
-        self.check_order(acq, rank);
-        let s = &mut self.stats[acq.class as usize];
-        s.acquired += 1;
-        if acq.mode == Mode::Shared && self.proto.order[rank as usize].kind == LockKind::Rwsem {
-            s.shared += 1;
-        }
-        s.hold_units += n;
-        self.per_instance[acq.class as usize].bump(acq.inst);
-        if self.recording != LockRecording::Events {
-            return self.work(kind, n);
-        }
-        let a = self.event_now(acq, true);
-        self.work(kind, n);
-        let r = self.event_now(acq, false);
-        match &mut self.sink {
-            Some(sink) => sink.probe(&a, &r),
-            None => self.events.extend([a, r]),
-        }
+        self.probes(acq, &[acq.inst], kind, n);
     }
 
     /// [`LockRecorder::probe`] of `acq`'s lock at each instance of `insts`
-    /// in turn, with one unit of `kind` under each (a walk's run of
-    /// misses), in one call.
-    pub fn probes(&mut self, acq: Acq, insts: &[u64], kind: WorkKind) {
-        let n = insts.len() as u64;
+    /// in turn, with `n` units of `kind` under each (a reclaim walk's run
+    /// of misses: one page-table lock per VMA it visits, tens of thousands
+    /// per walk in a large fork family), in one call.
+    pub fn probes(&mut self, acq: Acq, insts: &[u64], kind: WorkKind, n: u64) {
+        let count = insts.len() as u64;
         let rank = match self.recording {
             LockRecording::Off => u8::MAX,
             _ => self.rank[acq.class as usize],
         };
-        if rank == u8::MAX || n == 0 {
-            return self.work(kind, n);
+        if rank == u8::MAX || count == 0 {
+            return self.work(kind, count * n);
         }
         // the order check depends on the class and flags, not the instance
         self.check_order(acq, rank);
         let s = &mut self.stats[acq.class as usize];
-        s.acquired += n;
+        s.acquired += count;
         if acq.mode == Mode::Shared && self.proto.order[rank as usize].kind == LockKind::Rwsem {
-            s.shared += n;
+            s.shared += count;
         }
-        s.hold_units += n;
+        s.hold_units += count * n;
         for &inst in insts {
             self.per_instance[acq.class as usize].bump(inst);
         }
@@ -615,14 +588,14 @@ impl LockRecorder {
                 true,
             );
             match &mut self.sink {
-                Some(sink) => sink.probes(&first, insts, kind),
+                Some(sink) => sink.probes(&first, insts, kind, n),
                 None => {
                     let events = &mut self.events;
-                    each_probe(&first, insts, kind, |a, r| events.extend([*a, *r]));
+                    each_probe(&first, insts, kind, n, |a, r| events.extend([*a, *r]));
                 }
             }
         }
-        self.work(kind, n);
+        self.work(kind, count * n);
     }
 
     /// Record an acquisition. Returns whether it was recorded (the class is
@@ -981,7 +954,7 @@ mod tests {
             r.work(WorkKind::VmaVisit, 1);
             let a = Acq::excl(class, 0).try_lock();
             if bulk {
-                r.probes(a, &insts, WorkKind::PteCheck);
+                r.probes(a, &insts, WorkKind::PteCheck, 1);
             } else {
                 for inst in insts {
                     r.probe(Acq { inst, ..a }, WorkKind::PteCheck, 1);
