@@ -547,17 +547,28 @@ impl EventSink for Builder {
         // as `append_probe` each, without making the events where only the
         // id is kept (a long run of one lock class and id space)
         let mut a = *first;
-        for &inst in insts {
-            a.acq.inst = inst;
+        let mut k = 0;
+        while k < insts.len() {
+            let inst = insts[k];
             if self.pairs.len() < RUN_MIN || inst & !0xffff_ffff != self.run_hi {
+                a.acq.inst = inst;
                 let mut r = a;
                 r.acquire = false;
                 r.work[kind as usize] += n;
                 self.append_probe(&a, &r);
-            } else {
-                self.ids.push(inst as u32);
+                a.work[kind as usize] += n;
+                k += 1;
+                continue;
             }
-            a.work[kind as usize] += n;
+            // the run goes on: keep the ids of the same high part at once
+            let same = insts[k..]
+                .iter()
+                .position(|&i| i & !0xffff_ffff != self.run_hi)
+                .unwrap_or(insts.len() - k);
+            self.ids
+                .extend(insts[k..k + same].iter().map(|&i| i as u32));
+            a.work[kind as usize] += n * same as u64;
+            k += same;
         }
         self.run_last = a.work;
     }

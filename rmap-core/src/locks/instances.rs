@@ -29,27 +29,43 @@ impl InstanceCounts {
     /// Count one acquisition of instance `id`.
     #[inline]
     pub(super) fn bump(&mut self, id: u64) {
-        let (tag, low) = (id >> LOW_BITS, id & ((1 << LOW_BITS) - 1));
-        if low >= DENSE_MAX {
-            *self.sparse.entry(id).or_insert(0) += 1;
-            return;
-        }
-        let i = match self.dense.iter().position(|(t, _)| *t == tag) {
-            Some(i) => i,
-            None => {
-                self.dense.push((tag, Vec::new()));
-                self.dense.len() - 1
+        self.bump_all(std::slice::from_ref(&id));
+    }
+
+    /// Count one acquisition of each instance of `ids` (a run of them
+    /// mostly shares one tag: its vector is found once).
+    pub(super) fn bump_all(&mut self, ids: &[u64]) {
+        let mut cur: Option<(u64, usize)> = None;
+        for &id in ids {
+            let (tag, low) = (id >> LOW_BITS, id & ((1 << LOW_BITS) - 1));
+            if low >= DENSE_MAX {
+                *self.sparse.entry(id).or_insert(0) += 1;
+                continue;
             }
-        };
-        let v = &mut self.dense[i].1;
-        let low = low as usize;
-        if low >= v.len() {
-            v.resize((low + 1).next_power_of_two(), 0);
+            let i = match cur {
+                Some((t, i)) if t == tag => i,
+                _ => {
+                    let i = match self.dense.iter().position(|(t, _)| *t == tag) {
+                        Some(i) => i,
+                        None => {
+                            self.dense.push((tag, Vec::new()));
+                            self.dense.len() - 1
+                        }
+                    };
+                    cur = Some((tag, i));
+                    i
+                }
+            };
+            let v = &mut self.dense[i].1;
+            let low = low as usize;
+            if low >= v.len() {
+                v.resize((low + 1).next_power_of_two(), 0);
+            }
+            if v[low] == 0 {
+                self.dense_distinct += 1;
+            }
+            v[low] += 1;
         }
-        if v[low] == 0 {
-            self.dense_distinct += 1;
-        }
-        v[low] += 1;
     }
 
     /// Distinct instances ever counted.
@@ -96,5 +112,29 @@ mod tests {
         c.bump(tagged);
         assert_eq!(c.busiest(), Some((tagged, 4)));
         assert_eq!(c.len(), 4);
+    }
+
+    #[test]
+    fn a_run_counts_as_its_ids_one_by_one() {
+        let tagged = |x: u64| (1 << 40) | x;
+        let ids = [
+            3,
+            tagged(3),
+            tagged(3),
+            3,
+            DENSE_MAX + 1,
+            9,
+            tagged(1),
+            9,
+            9,
+        ];
+        let (mut one, mut run) = (InstanceCounts::default(), InstanceCounts::default());
+        for &id in &ids {
+            one.bump(id);
+        }
+        run.bump_all(&ids);
+        assert_eq!((run.len(), run.busiest()), (one.len(), one.busiest()));
+        assert_eq!(run.busiest(), Some((9, 3)));
+        assert_eq!(run.len(), 5);
     }
 }

@@ -576,9 +576,7 @@ impl LockRecorder {
             s.shared += count;
         }
         s.hold_units += count * n;
-        for &inst in insts {
-            self.per_instance[acq.class as usize].bump(inst);
-        }
+        self.per_instance[acq.class as usize].bump_all(insts);
         if self.recording == LockRecording::Events {
             let first = self.event_now(
                 Acq {
