@@ -284,27 +284,23 @@ impl ReverseMap for AnonVmaRmap {
         let aw = core.locks.protocol().anon_walk;
         out.hold(aw.acq(LockClass::AnonVma, self.lock_inst(av), out.referenced));
         let a = &self.avs[av as usize];
-        let covers = |vid: VmaId| {
+        // the page's mm and address in a member, if the member covers it
+        let at = |vid: VmaId| {
             let v = &core.vmas[vid];
-            v.pgoff <= f.index && f.index < v.pgoff + v.pages()
+            let covers = v.pgoff <= f.index && f.index < v.pgoff + v.pages();
+            covers.then(|| (v.mm, v.start + ((f.index - v.pgoff) << 12)))
         };
+        let covers = |vid: VmaId| at(vid).is_some();
         let push = |out: &mut Walk, vid: VmaId| {
-            let v = &core.vmas[vid];
-            out.push(v.mm, Some(vid), v.start + ((f.index - v.pgoff) << 12), None);
+            if let Some((mm, addr)) = at(vid) {
+                out.push(mm, Some(vid), addr, None);
+            }
         };
         match self.p.walk {
             // the whole list, in list order; each member is a visit
             // (`vma_address` returns -EFAULT for one that does not cover)
             AnonWalk::List => {
-                for vid in a.members.iter() {
-                    out.vmas_visited += 1;
-                    if covers(vid) {
-                        push(out, vid);
-                        if out.found_all(core) {
-                            break;
-                        }
-                    }
-                }
+                out.visit_list(core, a.members.iter(), at);
             }
             // the tree yields the covering VMAs by offset, then insertion
             AnonWalk::Tree => {

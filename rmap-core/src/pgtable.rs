@@ -56,10 +56,51 @@ struct Meta {
     level: u8,
 }
 
+/// The tables' storage: table `slot` is entry `slot % CHUNK` of chunk
+/// `slot / CHUNK`. Chunks of tables rather than one allocation each: a
+/// table's address is one short step from its slot (the chunk list stays in
+/// cache), not a load from a list as long as the tables are many (a family
+/// walk reads one PTE in each of thousands of tables).
+#[derive(Default)]
+struct Store {
+    chunks: Vec<Box<[[u64; ENTRIES]]>>,
+    len: u32,
+}
+
+/// Tables per chunk of [`Store`] (256 KiB).
+const CHUNK: u32 = 64;
+
+impl Store {
+    /// A new zeroed table; its slot.
+    fn push(&mut self) -> u32 {
+        if self.len % CHUNK == 0 {
+            self.chunks
+                .push(vec![[0; ENTRIES]; CHUNK as usize].into_boxed_slice());
+        }
+        self.len += 1;
+        self.len - 1
+    }
+}
+
+impl std::ops::Index<u32> for Store {
+    type Output = [u64; ENTRIES];
+    #[inline]
+    fn index(&self, slot: u32) -> &Self::Output {
+        &self.chunks[(slot / CHUNK) as usize][(slot % CHUNK) as usize]
+    }
+}
+
+impl std::ops::IndexMut<u32> for Store {
+    #[inline]
+    fn index_mut(&mut self, slot: u32) -> &mut Self::Output {
+        &mut self.chunks[(slot / CHUNK) as usize][(slot % CHUNK) as usize]
+    }
+}
+
 /// The page-table arena.
 #[derive(Default)]
 pub struct PageTables {
-    tables: Vec<Box<[u64; ENTRIES]>>,
+    tables: Store,
     used: Vec<u16>,
     pfn: Vec<u32>,
     /// Owner, level and first address of each table, side by side (a
@@ -70,6 +111,9 @@ pub struct PageTables {
     /// By mm id: the leaf table `ensure` last reached for that mm (a hint:
     /// checked against the table's level, owner and base before use).
     leaf_hint: Vec<u32>,
+    /// By frame: the PTE `set` last made map it (a hint: checked against
+    /// the PTE before use; `u32::MAX`: none yet).
+    mapper: Vec<u32>,
 }
 
 impl PageTables {
@@ -83,14 +127,13 @@ impl PageTables {
 
     fn new_table(&mut self, pfn: Pfn, mm: u32, base: u64, level: u32) -> u32 {
         let slot = if let Some(s) = self.free_slots.pop() {
-            self.tables[s as usize].fill(0);
+            self.tables[s].fill(0);
             s
         } else {
-            self.tables.push(Box::new([0; ENTRIES]));
             self.used.push(0);
             self.pfn.push(0);
             self.meta.push(Meta::default());
-            (self.tables.len() - 1) as u32
+            self.tables.push()
         };
         let s = slot as usize;
         self.used[s] = 0;
@@ -135,18 +178,38 @@ impl PageTables {
 
     #[inline]
     pub fn get(&self, p: PtePtr) -> Pte {
-        Pte(self.tables[p.slot() as usize][p.index()])
+        Pte(self.tables[p.slot()][p.index()])
     }
     #[inline]
     pub fn set(&mut self, p: PtePtr, pte: Pte) {
         let s = p.slot() as usize;
-        let e = &mut self.tables[s][p.index()];
+        let e = &mut self.tables[s as u32][p.index()];
         match (*e == 0, pte.0 == 0) {
             (true, false) => self.used[s] += 1,
             (false, true) => self.used[s] -= 1,
             _ => {}
         }
         *e = pte.0;
+        if let Some(f) = pte.pfn() {
+            let f = f.0 as usize;
+            if self.mapper.len() <= f {
+                self.mapper.resize(f + 1, u32::MAX);
+            }
+            self.mapper[f] = p.0;
+        }
+    }
+
+    /// The PTE that maps frame `pfn` if the frame has exactly one mapping
+    /// (`mapcount` is 1) and it is the one last set to map it; else `None`,
+    /// which says nothing. A reverse-map walk looking for that one mapping
+    /// compares PTE addresses instead of reading each PTE (host speed
+    /// only). Precondition: `mapcount` counts the present PTEs that map
+    /// the frame (`System::validate` checks it).
+    #[inline]
+    pub fn sole_mapping(&self, pfn: Pfn, mapcount: u32) -> Option<PtePtr> {
+        let h = *self.mapper.get(pfn.0 as usize).filter(|_| mapcount == 1)?;
+        let p = PtePtr(h);
+        (h != u32::MAX && self.get(p).pfn() == Some(pfn)).then_some(p)
     }
 
     /// The PTE slot for `vaddr` if its table exists.
@@ -154,7 +217,7 @@ impl PageTables {
     pub fn lookup(&self, root: u32, vaddr: u64) -> Option<PtePtr> {
         let mut slot = root;
         for level in (2..=LEVELS).rev() {
-            let e = self.tables[slot as usize][idx_at(vaddr, level)];
+            let e = self.tables[slot][idx_at(vaddr, level)];
             if e == 0 {
                 return None;
             }
@@ -178,7 +241,7 @@ impl PageTables {
             for level in (2..=LEVELS).rev() {
                 for (s, &(_, vaddr)) in slot.iter_mut().zip(chunk) {
                     if let Some(t) = *s {
-                        let e = self.tables[t as usize][idx_at(vaddr, level)];
+                        let e = self.tables[t][idx_at(vaddr, level)];
                         *s = (e != 0).then(|| (e - 1) as u32);
                     }
                 }
@@ -193,7 +256,7 @@ impl PageTables {
     pub fn missing(&self, root: u32, vaddr: u64) -> usize {
         let mut slot = root;
         for level in (2..=LEVELS).rev() {
-            let e = self.tables[slot as usize][idx_at(vaddr, level)];
+            let e = self.tables[slot][idx_at(vaddr, level)];
             if e == 0 {
                 return (level - 1) as usize;
             }
@@ -209,13 +272,13 @@ impl PageTables {
         let mm = self.meta[root as usize].mm;
         for level in (2..=LEVELS).rev() {
             let i = idx_at(vaddr, level);
-            let e = self.tables[slot as usize][i];
+            let e = self.tables[slot][i];
             slot = if e == 0 {
                 let pfn = frames.pop().expect("caller preallocates page-table frames");
                 let span_shift = shift(level);
                 let base = (vaddr >> span_shift) << span_shift;
                 let child = self.new_table(pfn, mm, base, level - 1);
-                self.tables[slot as usize][i] = child as u64 + 1;
+                self.tables[slot][i] = child as u64 + 1;
                 self.used[slot as usize] += 1;
                 child
             } else {
@@ -264,7 +327,7 @@ impl PageTables {
         let base = self.meta[slot as usize].base;
         let sh = shift(level);
         let span = 1u64 << sh;
-        let t = &self.tables[slot as usize];
+        let t = &self.tables[slot];
         let first = if start > base {
             ((start - base) >> sh) as usize
         } else {
@@ -332,7 +395,7 @@ impl PageTables {
             if lo >= end {
                 break;
             }
-            let e = self.tables[slot as usize][i];
+            let e = self.tables[slot][i];
             if e == 0 {
                 continue;
             }
@@ -340,7 +403,7 @@ impl PageTables {
             self.free_level(child, level - 1, start, end, in_use, freed);
             if self.used[child as usize] == 0 && !in_use(lo, hi) {
                 freed.push(self.drop_table(child));
-                self.tables[slot as usize][i] = 0;
+                self.tables[slot][i] = 0;
                 self.used[slot as usize] -= 1;
             }
         }
@@ -361,7 +424,7 @@ impl PageTables {
             if level == 1 {
                 return f(pt.meta[slot as usize].base, pt.used[slot as usize]);
             }
-            for &e in pt.tables[slot as usize].iter() {
+            for &e in pt.tables[slot].iter() {
                 if e != 0 {
                     go(pt, (e - 1) as u32, level - 1, f);
                 }
@@ -381,7 +444,7 @@ impl PageTables {
                     pt.meta[slot as usize].level
                 ));
             }
-            let nz = pt.tables[slot as usize].iter().filter(|&&e| e != 0).count();
+            let nz = pt.tables[slot].iter().filter(|&&e| e != 0).count();
             if nz != pt.used[slot as usize] as usize {
                 return Err(format!(
                     "table {slot}: used count {} but {nz} entries",
@@ -389,7 +452,7 @@ impl PageTables {
                 ));
             }
             if level > 1 {
-                for &e in pt.tables[slot as usize].iter() {
+                for &e in pt.tables[slot].iter() {
                     if e != 0 {
                         go(pt, (e - 1) as u32, level - 1, n)?;
                     }
@@ -440,6 +503,34 @@ mod tests {
         assert_eq!(pt.live(), 1);
         pt.free_all(root, &mut freed);
         assert_eq!(pt.live(), 0);
+    }
+
+    /// A frame's sole mapping is the PTE last set to map it, while that PTE
+    /// still does and the frame has one mapping.
+    #[test]
+    fn sole_mapping_follows_the_last_pte_set() {
+        use crate::ops::Prot;
+        let mut pt = PageTables::new();
+        let root = pt.new_root(Pfn(1), 7);
+        let va = 0x1000_0000_0000u64;
+        let mut frames = vec![Pfn(2), Pfn(3), Pfn(4)];
+        let (p, q) = (
+            pt.ensure(root, va, &mut frames),
+            pt.ensure(root, va + 0x1000, &mut frames),
+        );
+        let (f, g) = (Pfn(40), Pfn(41));
+        let maps = |f| Pte::present(f, Prot::new(true, false, false), None);
+        assert_eq!(pt.sole_mapping(f, 1), None, "never mapped");
+        pt.set(p, maps(f));
+        assert_eq!(pt.sole_mapping(f, 1), Some(p));
+        assert_eq!(pt.sole_mapping(f, 2), None, "more than one mapping");
+        pt.set(q, maps(f));
+        assert_eq!(pt.sole_mapping(f, 1), Some(q), "the last set");
+        pt.set(q, maps(g));
+        assert_eq!(pt.sole_mapping(f, 1), None, "the hint no longer maps it");
+        assert_eq!(pt.sole_mapping(g, 1), Some(q));
+        pt.set(q, Pte::NONE);
+        assert_eq!(pt.sole_mapping(g, 1), None, "cleared");
     }
 
     /// The batched and the hinted lookups give `lookup`'s answers, and a

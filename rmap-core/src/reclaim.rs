@@ -309,26 +309,49 @@ impl<R: ReverseMap> System<R> {
         }
     }
 
-    /// Consume the candidates from `i` on that [`Walk::found_all`] has
+    /// Consume the candidates from `i` on that [`Walk::visit_list`] has
     /// already found not to map the frame (what `resolve` does with a
     /// miss, without reading the PTE again); the index of the first other
     /// candidate.
-    fn skip_known_misses(
-        &mut self,
-        pfn: Pfn,
-        w: &mut Walk,
-        mut i: usize,
-        referenced: bool,
-    ) -> usize {
-        while w.known_maps.get(i) == Some(&false) {
-            if let Some(p) = w.known[i] {
-                debug_assert!(self.core.pt.get(p).pfn() != Some(pfn));
-                let ptl = self.walk_ptl(w.cands[i].mm, p, referenced);
-                self.note_miss(w, ptl);
-            }
-            i += 1;
+    fn skip_known_misses(&mut self, pfn: Pfn, w: &mut Walk, i: usize, referenced: bool) -> usize {
+        let Some(rest) = w.known_maps.get(i..) else {
+            return i;
+        };
+        let end = rest
+            .iter()
+            .position(|&m| m)
+            .map_or(w.known_maps.len(), |k| i + k);
+        let run = i..end;
+        debug_assert!(
+            w.known[run.clone()]
+                .iter()
+                .flatten()
+                .all(|&p| self.core.pt.get(p).pfn() != Some(pfn))
+        );
+        // as `note_miss` each in turn (all take the same lock, but for the
+        // instance, or none), without a call each
+        let present = w.known[run.clone()].iter().flatten().count() as u64;
+        if present == 0 {
+            return end;
         }
-        i
+        let proto = self.core.locks.protocol();
+        if !referenced || proto.referenced_ptl {
+            let mut a = Acq::excl(LockClass::Ptl, 0);
+            a.try_ = proto.walk_ptl_try;
+            if w.miss_acq.is_some_and(|m| Acq { inst: 0, ..m } != a) {
+                self.record_misses(w);
+            }
+            w.miss_acq = Some(a);
+            for k in run {
+                if let Some(p) = w.known[k] {
+                    w.miss_insts.push(self.core.ptl(w.cands[k].mm, p));
+                }
+            }
+        } else {
+            self.note_miss(w, None);
+            w.misses_unlocked += present - 1;
+        }
+        end
     }
 
     /// Record the misses `resolve` has kept in `w` (in order, as if each
