@@ -32,6 +32,7 @@ fn run() -> Vec<Row> {
         ci_target: 0.05,
         max_time: None,
         jobs: 1,
+        engine_jobs: 1,
         shard: None,
     };
     run_suite(&opts, &Quiet).unwrap()

@@ -100,6 +100,7 @@ fn choose_inner(a: &ChooseArgs) -> Result<Vec<Ranking>, String> {
         ci_target: 0.05,
         max_time: Some(Duration::from_secs_f64(a.max_time.max(0.0))),
         jobs: 1,
+        engine_jobs: runner::engine_jobs(),
         shard: None,
     };
     let bar = Bar(progress(runner::count_runs(&opts)?));

@@ -146,6 +146,7 @@ fn suite_options(a: &RunArgs) -> Result<SuiteOptions, String> {
         ci_target: a.ci_target,
         max_time: Some(Duration::from_secs_f64(max_time)),
         jobs: a.jobs.max(1),
+        engine_jobs: runner::engine_jobs(),
         shard: a.shard,
     })
 }
@@ -215,6 +216,7 @@ fn run_inner(a: RunArgs) -> Result<(), String> {
         "ci_target": opts.ci_target,
         "max_time_s": opts.max_time.map(|d| d.as_secs_f64()),
         "jobs": opts.jobs,
+        "engine_jobs": opts.engine_jobs,
         "shard": opts.shard.map(|s| format!("{}/{}", s.k, s.n)),
         "kernel": !a.no_kernel,
         "costs": a.costs.as_ref().map(|p| p.display().to_string()),

@@ -21,6 +21,6 @@ mod suite;
 
 pub use measure::{RunResult, Value, measure, measure_spec, timer_overhead_ns};
 pub use suite::{
-    Shard, SuiteOptions, SuiteProgress, TRACE_UNIT, Workload, count_runs, rows_of, run_suite,
-    sizes_of, trace_workload, workloads,
+    Shard, SuiteOptions, SuiteProgress, TRACE_UNIT, Workload, count_runs, engine_jobs, rows_of,
+    run_suite, sizes_of, trace_workload, workloads,
 };

@@ -100,6 +100,9 @@ pub struct SuiteOptions {
     pub max_time: Option<Duration>,
     /// Worker threads (1: one run at a time, the most faithful timings).
     pub jobs: usize,
+    /// Threads for the scaling jobs, whose rows are virtual time that
+    /// other runs cannot disturb (the CLI gives [`engine_jobs`]).
+    pub engine_jobs: usize,
     pub shard: Option<Shard>,
 }
 
@@ -208,14 +211,30 @@ pub fn run_suite(opts: &SuiteOptions, progress: &dyn SuiteProgress) -> Result<Ve
         progress.ran(&format!("{} {} {spec}", load.name, load.size));
         r
     };
-    // Scaling jobs: once each, on the virtual-CPU engine.
+    // Scaling jobs: once each, on the virtual-CPU engine, several at once
+    // (their rows are virtual time: no host timing to disturb).
+    let engine: Vec<usize> = (0..jobs.len())
+        .filter(|&j| loads[jobs[j].0].scaling.is_some())
+        .collect();
+    let engine_run = |j: usize| -> Result<Vec<Row>, String> {
+        let (w, b) = jobs[j];
+        let (load, spec) = (&loads[w], &opts.backends[b]);
+        let form = load.scaling.as_ref().expect("a scaling job");
+        let rows = rmap_vcpu::suite::rows(form, load.size, spec)?;
+        progress.ran(&format!("{} {} {spec}", load.name, load.size));
+        Ok(rows)
+    };
+    let engine_out: Vec<Result<Vec<Row>, String>> = {
+        use rayon::prelude::*;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(opts.engine_jobs.max(1))
+            .build()
+            .map_err(|e| format!("thread pool: {e}"))?
+            .install(|| engine.par_iter().map(|&j| engine_run(j)).collect())
+    };
     let mut engine_rows: BTreeMap<usize, Vec<Row>> = BTreeMap::new();
-    for (j, &(w, b)) in jobs.iter().enumerate() {
-        if let Some(form) = &loads[w].scaling {
-            let spec = &opts.backends[b];
-            engine_rows.insert(j, rmap_vcpu::suite::rows(form, loads[w].size, spec)?);
-            progress.ran(&format!("{} {} {spec}", loads[w].name, loads[w].size));
-        }
+    for (j, r) in engine.into_iter().zip(engine_out) {
+        engine_rows.insert(j, r?);
     }
     let mut runs: Vec<Vec<RunResult>> = vec![Vec::new(); jobs.len()];
     // The warm-up: once each, discarded.
@@ -255,6 +274,18 @@ pub fn run_suite(opts: &SuiteOptions, progress: &dyn SuiteProgress) -> Result<Ve
     }
     Ok(rows)
 }
+
+/// How many scaling jobs run at once: the host's CPUs, at most
+/// [`ENGINE_JOBS_MAX`] (a 1024-CPU `aim7` on a family-list preset holds
+/// 3 GB while it runs).
+pub fn engine_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(ENGINE_JOBS_MAX)
+}
+
+/// See [`engine_jobs`].
+const ENGINE_JOBS_MAX: usize = 4;
 
 /// One repetition of each job in `which`, in the round's random order;
 /// the results in `which` order.
@@ -365,6 +396,7 @@ mod tests {
             ci_target: 0.05,
             max_time: None,
             jobs: 1,
+            engine_jobs: 1,
             shard: None,
         }
     }
@@ -432,6 +464,21 @@ mod tests {
         assert_eq!(t.reps, 2);
         assert_eq!(t.sample_values().unwrap().len(), 2);
         assert!(t.ci().is_some());
+    }
+
+    /// Scaling jobs run several at once give the rows they give one at a
+    /// time, in the same order.
+    #[test]
+    fn scaling_jobs_at_once_give_the_same_rows() {
+        let mut o = opts("fork-family-reclaim", &["anonvma:linux", "pte-chain:rik"]);
+        o.sizes = Some(vec![1, 4]);
+        let one = run_suite(&o, &Log(Mutex::new(Vec::new()))).unwrap();
+        o.engine_jobs = 3;
+        let log = Log(Mutex::new(Vec::new()));
+        let three = run_suite(&o, &log).unwrap();
+        assert_eq!(log.0.into_inner().unwrap().len(), 4);
+        assert!(one.iter().any(|r| r.metric == "speedup"));
+        assert_eq!(one, three);
     }
 
     #[test]
