@@ -10,8 +10,8 @@
 use std::fmt::Write as _;
 
 use rmap_metrics::{
-    KERNEL_BACKEND, LOCK_WAIT_SHARE, LOCK_WAIT_SHARE_ANON_VMA, LOCK_WAIT_SHARE_BY_CLASS,
-    LOCK_WAIT_SHARE_I_MMAP, PAGES_SKIPPED, SPEEDUP, WALK_WAIT_NS_MEAN,
+    FAILED_TRYLOCKS, KERNEL_BACKEND, LOCK_WAIT_SHARE, LOCK_WAIT_SHARE_ANON_VMA,
+    LOCK_WAIT_SHARE_BY_CLASS, LOCK_WAIT_SHARE_I_MMAP, PAGES_SKIPPED, SPEEDUP, WALK_WAIT_NS_MEAN,
 };
 
 use super::claims::Verdict;
@@ -169,12 +169,32 @@ pub(super) fn i_mmap(t: &Table) -> Verdict {
 /// never waits for the lock, and skips the pages whose lock was taken.
 pub(super) fn trylock(t: &Table) -> Verdict {
     let b = "objrmap:mccracken";
-    let Some(n) = top(t, LIBC) else {
+    if top(t, LIBC).is_none() {
         return Verdict::not_measured("libc-storm did not run above 1 CPU");
+    }
+    // the largest size at which a reclaim walk ran: one took its lock, or
+    // a trylock failed (and skipped its page)
+    let walked = |n: u64| {
+        let some = |m: &str| t.get(LIBC, n, b, m).is_some_and(|v| v > 0.0);
+        t.get(LIBC, n, b, WALK_WAIT_NS_MEAN).is_some()
+            || some(PAGES_SKIPPED.name)
+            || some(FAILED_TRYLOCKS.name)
     };
-    let Some(skipped) = t.get(LIBC, n, b, PAGES_SKIPPED) else {
+    let ran: Vec<u64> = t
+        .sizes(LIBC)
+        .into_iter()
+        .filter(|&n| n > 1 && t.get(LIBC, n, b, PAGES_SKIPPED).is_some())
+        .collect();
+    if ran.is_empty() {
         return Verdict::not_measured("libc-storm did not run on objrmap:mccracken");
+    }
+    let Some(n) = ran.iter().rev().copied().find(|&n| walked(n)) else {
+        return Verdict::not_measured(
+            "no reclaim walk ran on objrmap:mccracken in libc-storm above 1 CPU",
+        );
     };
+    let above: Vec<String> = ran.iter().filter(|&&z| z > n).map(u64::to_string).collect();
+    let skipped = t.get(LIBC, n, b, PAGES_SKIPPED).unwrap_or(0.0);
     // no mean wait when no walk got its lock: every trylock failed, and
     // none waited
     let took = t.get(LIBC, n, b, WALK_WAIT_NS_MEAN);
@@ -193,7 +213,7 @@ pub(super) fn trylock(t: &Table) -> Verdict {
         list(&others)
     );
     let holds = skipped > 0.0 && others.iter().all(|(_, w)| wait <= *w);
-    let note = if took.is_none() {
+    let mut note = if took.is_none() {
         "no walk got its lock at this size: every i_shared_sem trylock failed, so the walk never waited and reclaim skipped every file page it met".to_string()
     } else if skipped == 0.0 {
         "no trylock failed: at this size no walk met a held i_shared_sem".to_string()
@@ -202,6 +222,17 @@ pub(super) fn trylock(t: &Table) -> Verdict {
     } else {
         String::new()
     };
+    if !above.is_empty() {
+        let why = format!(
+            "no reclaim walk ran on {b} at {} CPUs (no lock taken, no trylock failed, no page skipped), so the check is at {n}",
+            above.join(" and ")
+        );
+        note = if note.is_empty() {
+            why
+        } else {
+            format!("{why}; {note}")
+        };
+    }
     Verdict::new(Some(holds), found, note)
 }
 

@@ -281,4 +281,23 @@ fn trylock_claim_holds_when_every_trylock_failed() {
         5000.0,
     ));
     assert_eq!(verdict(&rows).outcome, Outcome::NotReproduced);
+    // a larger size at which no walk ran (nothing waited, failed or was
+    // skipped) is passed over, and the verdict says so
+    rows.push(r(libc, 256, "objrmap:mccracken", PAGES_SKIPPED.name, 0.0));
+    rows.push(r(libc, 256, "objrmap:mccracken", FAILED_TRYLOCKS.name, 0.0));
+    let c = verdict(&rows);
+    assert_eq!(c.outcome, Outcome::NotReproduced, "{}", c.found);
+    assert!(c.found.starts_with("at 64 CPUs"), "{}", c.found);
+    assert!(
+        c.note
+            .contains("no reclaim walk ran on objrmap:mccracken at 256 CPUs"),
+        "{}",
+        c.note
+    );
+    // and with walks nowhere above 1 CPU it is not measured
+    let none = [
+        r(libc, 1, "objrmap:mccracken", PAGES_SKIPPED.name, 0.0),
+        r(libc, 16, "objrmap:mccracken", PAGES_SKIPPED.name, 0.0),
+    ];
+    assert_eq!(verdict(&none).outcome, Outcome::NotMeasured);
 }
