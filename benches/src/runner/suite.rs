@@ -170,10 +170,24 @@ pub fn workloads(opts: &SuiteOptions) -> Result<Vec<Workload>, String> {
     Ok(out)
 }
 
+/// The largest scaling size at which the sweep's own sizes run `scan`:
+/// with no reverse map, every walk reads every page table of every
+/// process, so its scaling runs grow faster than any design's (aim7 at
+/// 256 CPUs took 19 minutes on a 2-core host; docs/benchmarks.md, "Scale").
+/// Sizes given with `--sizes` run it at any size.
+pub const SCAN_SCALING_MAX: u64 = 256;
+
 /// The (workload, backend) jobs of this shard, in sweep order.
-fn jobs_of(opts: &SuiteOptions, n_workloads: usize) -> Vec<(usize, usize)> {
-    let all = (0..n_workloads).flat_map(|w| (0..opts.backends.len()).map(move |b| (w, b)));
-    all.enumerate()
+fn jobs_of(opts: &SuiteOptions, loads: &[Workload]) -> Vec<(usize, usize)> {
+    let skipped = |w: usize, b: usize| {
+        opts.sizes.is_none()
+            && loads[w].scaling.is_some()
+            && loads[w].size > SCAN_SCALING_MAX
+            && opts.backends[b].split(':').next() == Some("scan")
+    };
+    let all = (0..loads.len()).flat_map(|w| (0..opts.backends.len()).map(move |b| (w, b)));
+    all.filter(|&(w, b)| !skipped(w, b))
+        .enumerate()
         .filter(|(i, _)| opts.shard.is_none_or(|s| s.owns(*i)))
         .map(|(_, j)| j)
         .collect()
@@ -184,7 +198,7 @@ fn jobs_of(opts: &SuiteOptions, n_workloads: usize) -> Vec<(usize, usize)> {
 pub fn count_runs(opts: &SuiteOptions) -> Result<u64, String> {
     let loads = workloads(opts)?;
     let per = u64::from(opts.reps.max(1)) + 1;
-    Ok(jobs_of(opts, loads.len())
+    Ok(jobs_of(opts, &loads)
         .iter()
         .map(|&(w, _)| if loads[w].scaling.is_some() { 1 } else { per })
         .sum())
@@ -202,7 +216,7 @@ pub trait SuiteProgress: Sync {
 pub fn run_suite(opts: &SuiteOptions, progress: &dyn SuiteProgress) -> Result<Vec<Row>, String> {
     let t0 = Instant::now();
     let loads = workloads(opts)?;
-    let jobs = jobs_of(opts, loads.len());
+    let jobs = jobs_of(opts, &loads);
     let run = |j: usize| -> Result<RunResult, String> {
         let (w, b) = jobs[j];
         let (load, spec) = (&loads[w], &opts.backends[b]);
@@ -415,21 +429,43 @@ mod tests {
     #[test]
     fn shards_are_disjoint_and_cover_the_sweep() {
         let o = opts("heap-churn", &["scan", "anonvma:linux", "pte-chain:rik"]);
-        let n = workloads(&o).unwrap().len();
-        let all = jobs_of(&o, n);
+        let loads = workloads(&o).unwrap();
+        let all = jobs_of(&o, &loads);
         let mut seen = Vec::new();
         for k in 1..=4 {
             let s = SuiteOptions {
                 shard: Some(Shard { k, n: 4 }),
                 ..o.clone()
             };
-            seen.extend(jobs_of(&s, n));
+            seen.extend(jobs_of(&s, &loads));
         }
         seen.sort_unstable();
         assert_eq!(seen, all);
         assert!("0/3".parse::<Shard>().is_err() && "4/3".parse::<Shard>().is_err());
         assert!("x".parse::<Shard>().is_err());
         assert_eq!("2/3".parse::<Shard>(), Ok(Shard { k: 2, n: 3 }));
+    }
+
+    /// The sweep's own sizes run `scan` to SCAN_SCALING_MAX CPUs in the
+    /// scaling scenarios and the designs to the end; `--sizes` runs both.
+    #[test]
+    fn the_sweep_runs_scan_s_scaling_only_to_its_limit() {
+        let mut o = opts("fork-family-reclaim", &["scan", "anonvma:linux"]);
+        o.quick = false;
+        let loads = workloads(&o).unwrap();
+        let runs = |o: &SuiteOptions, b: usize| {
+            let loads = workloads(o).unwrap();
+            let jobs = jobs_of(o, &loads);
+            jobs.iter()
+                .filter(|&&(_, x)| x == b)
+                .map(|&(w, _)| loads[w].size)
+                .max()
+        };
+        let last = loads.iter().map(|l| l.size).max().unwrap();
+        assert_eq!(runs(&o, 1), Some(last));
+        assert_eq!(runs(&o, 0), Some(SCAN_SCALING_MAX.min(last)));
+        o.sizes = Some(vec![16, last]);
+        assert_eq!(runs(&o, 0), Some(last));
     }
 
     struct Log(Mutex<Vec<String>>);
