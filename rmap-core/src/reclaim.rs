@@ -273,39 +273,52 @@ impl<R: ReverseMap> System<R> {
         self.walkbuf = w;
     }
 
-    /// The page-table lock a walk takes to check PTE `p` of `mm`, if it
-    /// takes one (`page_referenced` took none in some eras).
+    /// The page-table lock a walk takes to check a PTE, if it takes one
+    /// (`page_referenced` took none in some eras), at instance 0: the
+    /// instance is the PTE's ([`System::walk_ptl`]).
     #[inline]
-    fn walk_ptl(&self, mm: MmId, p: PtePtr, referenced: bool) -> Option<Acq> {
+    fn walk_ptl_kind(&self, referenced: bool) -> Option<Acq> {
         let proto = self.core.locks.protocol();
         (!referenced || proto.referenced_ptl).then(|| {
-            let mut a = Acq::excl(LockClass::Ptl, self.core.ptl(mm, p));
+            let mut a = Acq::excl(LockClass::Ptl, 0);
             a.try_ = proto.walk_ptl_try;
             a
         })
+    }
+
+    /// The page-table lock a walk takes to check PTE `p` of `mm`, if any.
+    #[inline]
+    fn walk_ptl(&self, mm: MmId, p: PtePtr, referenced: bool) -> Option<Acq> {
+        let inst = self.core.ptl(mm, p);
+        self.walk_ptl_kind(referenced).map(|a| Acq { inst, ..a })
+    }
+
+    /// Misses under lock `ptl` (any instance), or none, follow: a run of
+    /// misses kept under another is recorded first (a run holds probes of
+    /// one lock but for the instance, after the unlocked checks before
+    /// it).
+    #[inline]
+    fn miss_run(&mut self, w: &mut Walk, ptl: Option<Acq>) {
+        let other = match ptl {
+            Some(a) => w.miss_acq.is_some_and(|m| Acq { inst: a.inst, ..m } != a),
+            None => w.miss_acq.is_some(),
+        };
+        if other {
+            self.record_misses(w);
+        }
+        if ptl.is_some() {
+            w.miss_acq = ptl;
+        }
     }
 
     /// A miss: the lock `ptl` taken, the PTE checked, the lock dropped;
     /// kept in `w` to be recorded with the walk's other misses in a row.
     #[inline]
     fn note_miss(&mut self, w: &mut Walk, ptl: Option<Acq>) {
-        // a run holds probes of one lock (but for the instance), after
-        // the unlocked checks before it
-        let same_run = |m: Acq, a: Acq| Acq { inst: a.inst, ..m } == a;
+        self.miss_run(w, ptl);
         match ptl {
-            Some(a) => {
-                if w.miss_acq.is_some_and(|m| !same_run(m, a)) {
-                    self.record_misses(w);
-                }
-                w.miss_acq = Some(a);
-                w.miss_insts.push(a.inst);
-            }
-            None => {
-                if w.miss_acq.is_some() {
-                    self.record_misses(w);
-                }
-                w.misses_unlocked += 1;
-            }
+            Some(a) => w.miss_insts.push(a.inst),
+            None => w.misses_unlocked += 1,
         }
     }
 
@@ -334,22 +347,16 @@ impl<R: ReverseMap> System<R> {
         if present == 0 {
             return end;
         }
-        let proto = self.core.locks.protocol();
-        if !referenced || proto.referenced_ptl {
-            let mut a = Acq::excl(LockClass::Ptl, 0);
-            a.try_ = proto.walk_ptl_try;
-            if w.miss_acq.is_some_and(|m| Acq { inst: 0, ..m } != a) {
-                self.record_misses(w);
-            }
-            w.miss_acq = Some(a);
+        let ptl = self.walk_ptl_kind(referenced);
+        self.miss_run(w, ptl);
+        if ptl.is_some() {
             for k in run {
                 if let Some(p) = w.known[k] {
                     w.miss_insts.push(self.core.ptl(w.cands[k].mm, p));
                 }
             }
         } else {
-            self.note_miss(w, None);
-            w.misses_unlocked += present - 1;
+            w.misses_unlocked += present;
         }
         end
     }

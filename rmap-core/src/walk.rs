@@ -203,7 +203,7 @@ impl Walk {
         }
     }
 
-    /// Append candidates checked by [`Core::check_members`], up to the one
+    /// Append candidates checked by [`Core::check_cands`], up to the one
     /// that holds the last wanted mapping; true if it was among them (the
     /// walk then ends there, at that candidate's cost).
     fn take_checked(&mut self, c: Checked) -> bool {
@@ -231,27 +231,11 @@ impl Walk {
     /// Check the candidates not yet checked; true (and the candidates
     /// after it dropped) when one of them maps the last wanted mapping.
     fn check_pending(&mut self, core: &Core) -> bool {
-        let Some((pfn, left)) = self.want.as_mut() else {
+        let Some((pfn, _)) = self.want else {
             return false;
         };
-        let from = self.known.len();
-        core.pte_slots(&self.cands[from..], &mut self.known, false);
-        for (p, c) in self.known[from..].iter().zip(&self.cands[from..]) {
-            let maps = p.is_some_and(|p| core.pt.get(p).pfn() == Some(*pfn));
-            debug_assert!(!maps || c.vma.is_some(), "a candidate without its VMA");
-            self.known_maps.push(maps);
-            if maps {
-                *left -= 1;
-                if *left == 0 {
-                    let n = self.known_maps.len();
-                    self.cands.truncate(n);
-                    self.known.truncate(n);
-                    self.end_at_last();
-                    return true;
-                }
-            }
-        }
-        false
+        let pending = self.cands.split_off(self.known.len());
+        self.take_checked(core.check_cands(pending, pfn, None))
     }
 
     /// The walk ends at its last candidate: its cost is that candidate's.
@@ -291,7 +275,7 @@ const FIRST_CHUNK: usize = 2;
 #[cfg(debug_assertions)]
 const MAX_CHUNK: usize = 16;
 
-/// Candidates checked by [`Core::check_members`]: each one's PTE slot and
+/// Candidates checked by [`Core::check_cands`]: each one's PTE slot and
 /// whether it maps the frame.
 struct Checked {
     cands: Vec<Cand>,
@@ -300,11 +284,8 @@ struct Checked {
 }
 
 impl Core {
-    /// The candidates among `vids` (visited after the walk's cost `base`)
-    /// with their PTE slots, and whether each maps `pfn`: whether it is
-    /// the PTE `sole` when that is the frame's one mapping
-    /// ([`sole_mapping`](crate::pgtable::PageTables::sole_mapping)), else
-    /// read.
+    /// The candidates among `vids` (visited after the walk's cost `base`),
+    /// checked by [`Core::check_cands`].
     fn check_members<F>(
         &self,
         vids: &[VmaId],
@@ -332,16 +313,28 @@ impl Core {
                 });
             }
         }
+        self.check_cands(cands, pfn, sole)
+    }
+
+    /// `cands` with their PTE slots, and whether each maps `pfn`: whether
+    /// it is the PTE `sole` when that is the frame's one mapping
+    /// ([`sole_mapping`](crate::pgtable::PageTables::sole_mapping)), else
+    /// read.
+    fn check_cands(&self, cands: Vec<Cand>, pfn: Pfn, sole: Option<PtePtr>) -> Checked {
         let mut slots = Vec::with_capacity(cands.len());
         self.pte_slots(&cands, &mut slots, false);
         let reads = |p: &Option<PtePtr>| p.is_some_and(|p| self.pt.get(p).pfn() == Some(pfn));
-        let maps = match sole {
+        let maps: Vec<bool> = match sole {
             Some(s) => {
                 debug_assert!(slots.iter().all(|p| (*p == Some(s)) == reads(p)));
                 slots.iter().map(|p| *p == Some(s)).collect()
             }
             None => slots.iter().map(reads).collect(),
         };
+        debug_assert!(
+            maps.iter().zip(&cands).all(|(&m, c)| !m || c.vma.is_some()),
+            "a candidate without its VMA"
+        );
         Checked { cands, slots, maps }
     }
 

@@ -548,17 +548,12 @@ impl LockRecorder {
         self.work_total
     }
 
-    /// Record `acq`, `n` units of `kind` done under it, and its release:
-    /// exactly what [`LockRecorder::acquire`], [`LockRecorder::work`] and
-    /// [`LockRecorder::release`] record in that order.
-    pub fn probe(&mut self, acq: Acq, kind: WorkKind, n: u64) {
-        self.probes(acq, &[acq.inst], kind, n);
-    }
-
-    /// [`LockRecorder::probe`] of `acq`'s lock at each instance of `insts`
-    /// in turn, with `n` units of `kind` under each (a reclaim walk's run
-    /// of misses: one page-table lock per VMA it visits, tens of thousands
-    /// per walk in a large fork family), in one call.
+    /// Record `acq`'s lock at each instance of `insts` in turn acquired,
+    /// `n` units of `kind` done under it, and released: exactly what
+    /// [`LockRecorder::acquire`], [`LockRecorder::work`] and
+    /// [`LockRecorder::release`] record in that order for each (a reclaim
+    /// walk's run of misses: one page-table lock per VMA it visits, tens of
+    /// thousands per walk in a large fork family), in one call.
     pub fn probes(&mut self, acq: Acq, insts: &[u64], kind: WorkKind, n: u64) {
         let count = insts.len() as u64;
         let rank = match self.recording {
@@ -894,7 +889,7 @@ mod tests {
         );
     }
 
-    /// `probe` records what acquire, work and release record, in every
+    /// A probe records what acquire, work and release record, in every
     /// recording mode, for a declared class and for one the era lacks.
     #[test]
     fn a_probe_is_an_acquire_work_release() {
@@ -921,8 +916,8 @@ mod tests {
                         }
                     }
                 } else {
-                    r.probe(p, WorkKind::PteCheck, i as u64 + 1);
-                    r.probe(undeclared, WorkKind::PteZap, 1);
+                    r.probes(p, &[p.inst], WorkKind::PteCheck, i as u64 + 1);
+                    r.probes(undeclared, &[undeclared.inst], WorkKind::PteZap, 1);
                 }
             }
             if held_m {
@@ -943,8 +938,8 @@ mod tests {
         assert_eq!(events.len(), 8);
         assert_eq!(rep["ptl"].hold_units, 6);
         assert_eq!(rep["ptl"].busiest, Some(5));
-        // `probes` is `probe` at each instance in turn, with or without a
-        // sink, and whatever the class
+        // a run of probes is one probe at each instance in turn, with or
+        // without a sink, and whatever the class
         let insts = [5, 6, 5, 9];
         let record = |rec: LockRecording, class: LockClass, bulk: bool| {
             let mut r = LockRecorder::new(&PROTO, rec);
@@ -955,7 +950,7 @@ mod tests {
                 r.probes(a, &insts, WorkKind::PteCheck, 1);
             } else {
                 for inst in insts {
-                    r.probe(Acq { inst, ..a }, WorkKind::PteCheck, 1);
+                    r.probes(a, &[inst], WorkKind::PteCheck, 1);
                 }
             }
             r.end_op("reclaim");
