@@ -19,6 +19,44 @@ const STRIDE: u64 = 64;
 const HEAP: u64 = 32;
 /// Processes each CPU spawns.
 const SPAWNS: u64 = 8;
+/// A child's page tables once it has touched its libraries and its heap:
+/// PGD, PUD, PMD, a PTE table for the libraries and one for the heap.
+const TABLES: u64 = 5;
+
+/// The frames a child holds just before it exits: its page tables, its
+/// copies of the libraries' data pages and its heap.
+pub(super) fn peak_child_frames() -> u64 {
+    TABLES + LIBS * DATA + HEAP
+}
+
+/// The frames a child holds, averaged over its ops (one op per page it
+/// touches, as the engine runs them), rounded up: nothing from fork to its
+/// first fault, then the library table levels (4 frames) and one copy per
+/// data page written, then the heap's PTE table and pages, nothing after
+/// exit. About a third of [`peak_child_frames`]; a test checks it against
+/// the frames a run of one CPU uses.
+pub(super) fn mean_child_frames() -> u64 {
+    let (mut ops, mut sum) = (2u64, 0u64); // fork, exec
+    let mut held = 0;
+    for _ in 0..LIBS {
+        sum += 3 * held; // the three mmaps
+        held = held.max(TABLES - 1);
+        sum += (TEXT + RODATA) * held;
+        for _ in 0..DATA {
+            held += 1;
+            sum += held;
+        }
+        ops += 3 + TEXT + RODATA + DATA;
+    }
+    sum += held; // the heap's mmap
+    held += 1; // its PTE table
+    for _ in 0..HEAP {
+        held += 1;
+        sum += held;
+    }
+    ops += 1 + HEAP + 1; // and exit, after which it holds nothing
+    sum.div_ceil(ops)
+}
 
 /// `libc-storm` at `n` CPUs: libraries `lib0.so` .. `lib3.so` (48 pages
 /// each) and a shell per CPU (`2 + c`, forked from the root) are set up
@@ -26,16 +64,22 @@ const SPAWNS: u64 = 8;
 /// maps each library as ld.so does (`r-x` text, `r--` read-only data,
 /// `rw-` private data), reads the text and read-only data, writes the data
 /// (COW), maps and writes a 32-page heap, and exits the child. One
-/// reclaimer. RAM holds the libraries and 85% of the processes' pages at
-/// the peak (every CPU's child alive), so reclaim takes library pages.
+/// reclaimer. RAM: 85% of what the libraries, one child at its peak and
+/// every other CPU's child at its mean ([`mean_child_frames`]) hold, each
+/// CPU's shell a page more, so kswapd reclaims library pages at every CPU
+/// count.
+///
+/// Why the mean: the CPUs' children do not stay in step (they queue on the
+/// libraries' `i_mmap` writers and on reclaim), so from a few CPUs on what
+/// they hold together is close to the mean per child, a third of the
+/// peak. RAM sized for every child at its peak left reclaim to the first
+/// burst, when all CPUs start in step, and at 256 CPUs and more to none.
 pub(super) fn libc_storm(variant: &str, n: u64) -> Result<Workload, String> {
     no_variant("libc-storm", variant)?;
     check_size(n, 1, MAX_CPUS, "CPUs")?;
     let lib_pages = TEXT + RODATA + DATA;
-    // per live child: data copies, heap, PGD + PUD + PMD + 2 PTE tables
-    let per_child = LIBS * DATA + HEAP + 5;
-    let total = LIBS * lib_pages + n * (per_child + 1);
-    let mut setup = config(total * 85 / 100, 2 * n * per_child);
+    let total = LIBS * lib_pages + peak_child_frames() + 1 + (n - 1) * (mean_child_frames() + 1);
+    let mut setup = config(total * 85 / 100, 2 * n * peak_child_frames());
     for l in 0..LIBS {
         setup.file(&format!("lib{l}.so"), lib_pages * PG);
     }

@@ -113,7 +113,7 @@ pub static SCALING: &[Scenario] = &[
     Scenario {
         name: "libc-storm",
         variants: no_variants,
-        about: "every CPU forks, execs and reaps 8 processes one after another, each mapping the same 4 libraries (text, read-only data, private data) and a heap, while kswapd reclaims library pages",
+        about: "every CPU forks, execs and reaps 8 processes one after another, each mapping the same 4 libraries (text, read-only data, private data) and a heap, while kswapd reclaims library pages; RAM is 85% of the libraries, one child at its peak and the other CPUs' children at their mean",
         exposes: "i_mmap contention: VMA link and unlink against reclaim's file walks (spinlock, semaphore with trylock, mutex, rwsem walked shared)",
         size_unit: CPUS_UNIT,
         tiny_size: 2,
