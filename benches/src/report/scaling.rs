@@ -157,8 +157,30 @@ pub(super) fn i_mmap(t: &Table) -> Verdict {
     );
     let worst = r.iter().map(|x| x.1).fold(0.0, f64::max);
     let holds = s.iter().all(|(_, x)| *x > worst);
+    // A spinlock preset below the rwsem whose walks skipped pages: 2.6.7's
+    // walks spin_trylock i_mmap (and the page-table locks) and give up
+    // instead of holding the lock while writers queue.
+    let skipped = |b: &str| t.get(LIBC, n, b, PAGES_SKIPPED).unwrap_or(0.0);
+    let (trying, waiting): (Vec<_>, Vec<_>) = s.iter().partition(|(b, _)| skipped(b) > 0.0);
+    let below: Vec<&(String, f64)> = s.iter().filter(|(_, x)| *x <= worst).collect();
     let note = if holds {
         String::new()
+    } else if below.iter().all(|(b, _)| skipped(b) > 0.0) {
+        let tried = trying
+            .iter()
+            .map(|(b, _)| format!("{b} skipped {}", human(skipped(b))))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rest = if waiting.is_empty() {
+            String::new()
+        } else if waiting.iter().all(|(_, x)| *x > worst) {
+            "; the spinlock presets whose walks wait for the lock do wait longer than the rwsem ones".into()
+        } else {
+            "; and the spinlock presets whose walks wait for the lock do not wait longer than the rwsem ones either".into()
+        };
+        format!(
+            "the spinlock presets below the rwsem ones trylock i_mmap in their walks (2.6.7 and 2.6.8) and give up on a held lock instead of holding it while mmap and exit queue: they pay in pages skipped ({tried}){rest}"
+        )
     } else {
         "an i_mmap rwsem is still taken for writing by every mmap and exit of a library, and those writers exclude each other and the walks: shared walks help only as far as walks are the contention".into()
     };

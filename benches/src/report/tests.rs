@@ -301,3 +301,62 @@ fn trylock_claim_holds_when_every_trylock_failed() {
     ];
     assert_eq!(verdict(&none).outcome, Outcome::NotMeasured);
 }
+
+/// The i_mmap claim: a spinlock preset whose walks wait longer than every
+/// rwsem preset holds it; one below them differs, and the note names the
+/// reason: trylock walks that skipped pages, or the rwsem's writers.
+#[test]
+fn i_mmap_claim_names_trylock_walks_when_they_break_it() {
+    let libc = "libc-storm";
+    let share = LOCK_WAIT_SHARE_I_MMAP.name;
+    let mut rows = vec![
+        r(libc, 1, "anonvma:avc-2.6.34", share, 0.0),
+        r(libc, 256, "anonvma:avc-2.6.34", share, 0.9),
+        r(libc, 256, "anonvma:avc-2.6.34", PAGES_SKIPPED.name, 0.0),
+        r(libc, 256, "anonvma:linux", share, 0.7),
+    ];
+    let verdict = |rows: &[Row]| {
+        let h = claims::check_all(&Table::new(rows));
+        h.iter()
+            .find(|(c, _)| {
+                c.statement
+                    .starts_with("under libc-storm, the i_mmap spinlock")
+            })
+            .unwrap()
+            .1
+            .clone()
+    };
+    assert_eq!(verdict(&rows).outcome, Outcome::Reproduced);
+    // 2.6.7's trylock walks wait less: differs, and says why
+    rows.push(r(libc, 256, "anonvma:andrea-2.6.7", share, 0.03));
+    rows.push(r(
+        libc,
+        256,
+        "anonvma:andrea-2.6.7",
+        PAGES_SKIPPED.name,
+        1400.0,
+    ));
+    let c = verdict(&rows);
+    assert_eq!(c.outcome, Outcome::NotReproduced);
+    assert!(
+        c.note.contains("trylock i_mmap in their walks"),
+        "{}",
+        c.note
+    );
+    assert!(
+        c.note.contains("anonvma:andrea-2.6.7 skipped 14"),
+        "{}",
+        c.note
+    );
+    assert!(
+        c.note.contains("do wait longer than the rwsem"),
+        "{}",
+        c.note
+    );
+    // a spinlock preset that waited for its walks and still waits less:
+    // the rwsem's writers are the reason given
+    rows[1] = r(libc, 256, "anonvma:avc-2.6.34", share, 0.5);
+    let c = verdict(&rows);
+    assert_eq!(c.outcome, Outcome::NotReproduced);
+    assert!(c.note.contains("taken for writing"), "{}", c.note);
+}
