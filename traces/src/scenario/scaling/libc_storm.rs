@@ -66,7 +66,7 @@ pub(super) fn mean_child_frames() -> u64 {
 /// (COW), maps and writes a 32-page heap, and exits the child. One
 /// reclaimer. RAM: 85% of what the libraries, one child at its peak and
 /// every other CPU's child at its mean ([`mean_child_frames`]) hold, each
-/// CPU's shell a page more, so kswapd reclaims library pages at every CPU
+/// CPU's shell a frame more, so kswapd reclaims library pages at every CPU
 /// count.
 ///
 /// Why the mean: the CPUs' children do not stay in step (they queue on the
