@@ -246,6 +246,15 @@ fn every_claim_has_a_statement_a_source_and_a_verdict_on_no_rows() {
     assert_eq!(CLAIMS.len(), 13);
 }
 
+/// The verdict on `rows` of the claim whose statement starts with `prefix`.
+fn claim_verdict(rows: &[Row], prefix: &str) -> claims::Verdict {
+    claims::check_all(&Table::new(rows))
+        .into_iter()
+        .find(|(c, _)| c.statement.starts_with(prefix))
+        .expect("a claim with that statement")
+        .1
+}
+
 /// When every walk's trylock failed there is no mean wait (no walk got its
 /// lock): the 2.6.0 trylock claim is still checked, with a wait of 0.
 #[test]
@@ -257,14 +266,7 @@ fn trylock_claim_holds_when_every_trylock_failed() {
         r(libc, 64, "objrmap:prio", PAGES_SKIPPED.name, 0.0),
         r(libc, 64, "objrmap:prio", WALK_WAIT_NS_MEAN.name, 900.0),
     ];
-    let verdict = |rows: &[Row]| {
-        let h = claims::check_all(&Table::new(rows));
-        h.iter()
-            .find(|(c, _)| c.statement.starts_with("2.6.0's trylock"))
-            .unwrap()
-            .1
-            .clone()
-    };
+    let verdict = |rows: &[Row]| claim_verdict(rows, "2.6.0's trylock");
     let c = verdict(&rows);
     assert_eq!(c.outcome, Outcome::Reproduced, "{}", c.found);
     assert!(
@@ -315,17 +317,7 @@ fn i_mmap_claim_names_trylock_walks_when_they_break_it() {
         r(libc, 256, "anonvma:avc-2.6.34", PAGES_SKIPPED.name, 0.0),
         r(libc, 256, "anonvma:linux", share, 0.7),
     ];
-    let verdict = |rows: &[Row]| {
-        let h = claims::check_all(&Table::new(rows));
-        h.iter()
-            .find(|(c, _)| {
-                c.statement
-                    .starts_with("under libc-storm, the i_mmap spinlock")
-            })
-            .unwrap()
-            .1
-            .clone()
-    };
+    let verdict = |rows: &[Row]| claim_verdict(rows, "under libc-storm, the i_mmap spinlock");
     assert_eq!(verdict(&rows).outcome, Outcome::Reproduced);
     // 2.6.7's trylock walks wait less: differs, and says why
     rows.push(r(libc, 256, "anonvma:andrea-2.6.7", share, 0.03));
@@ -334,7 +326,7 @@ fn i_mmap_claim_names_trylock_walks_when_they_break_it() {
         256,
         "anonvma:andrea-2.6.7",
         PAGES_SKIPPED.name,
-        1400.0,
+        14000.0,
     ));
     let c = verdict(&rows);
     assert_eq!(c.outcome, Outcome::NotReproduced);
@@ -344,7 +336,7 @@ fn i_mmap_claim_names_trylock_walks_when_they_break_it() {
         c.note
     );
     assert!(
-        c.note.contains("anonvma:andrea-2.6.7 skipped 14"),
+        c.note.contains("anonvma:andrea-2.6.7 skipped 14k"),
         "{}",
         c.note
     );
